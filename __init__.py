@@ -1,0 +1,20 @@
+"""ComfyUI-CLIPstyler: text-driven style transfer (CLIPstyler, Kwon & Ye, CVPR 2022) as ComfyUI nodes.
+
+ComfyUI loads this file from custom_nodes/. The nodes are schema-API (io.ComfyNode) classes listed in
+NODE_CLASS_MAPPINGS, the one route ComfyUI's loader checks first; comfy_entrypoint is deliberately not exported.
+"""
+
+import os
+import sys
+
+# The nodes import the method as the top-level library `clipstyler` (as tests and the CLI do). Appended, not
+# prepended, so nothing here can shadow ComfyUI's own modules.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.append(_HERE)
+
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+
+WEB_DIRECTORY = "./web"
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -1,0 +1,71 @@
+"""Fast style apply: one StyleNet forward pass per image, in chunks that fit memory."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from .image import pad_to_multiple, processing_size, resize
+from .precision import autocast, resolve_precision
+from .stylenet import StyleNet
+
+log = logging.getLogger(__name__)
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    return (torch.OutOfMemoryError,) if hasattr(torch, "OutOfMemoryError") else (torch.cuda.OutOfMemoryError,)
+
+
+def _forward(net: StyleNet, images: torch.Tensor, size: int, precision: str, device: torch.device) -> torch.Tensor:
+    height, width = images.shape[-2:]
+    x = images.to(device, non_blocking=True).float()
+    if size > 0:
+        x = resize(x, processing_size(height, width, size))
+        padded_to = None
+    else:
+        x, padded_to = pad_to_multiple(x)
+    with autocast(precision, device):
+        y = net(x).float()
+    if padded_to is not None:
+        return y[..., :height, :width]
+    return resize(y, (height, width))
+
+
+@torch.no_grad()
+def apply_stylenet(
+    net: StyleNet,
+    images: torch.Tensor,
+    device: torch.device | str = "cpu",
+    chunk_size: int = 8,
+    size: int = 0,
+    precision: str = "fp32",
+    on_chunk=None,
+) -> torch.Tensor:
+    """Stylize (B, 3, H, W) images in [0, 1] with a trained StyleNet; returns (B, 3, H, W) on the CPU.
+
+    Args:
+        size: 0 runs at each image's own resolution (edge-padded to a multiple of 8, then cropped back); otherwise
+            the long side is resized to size for the pass and the result back to the input's size.
+        chunk_size: images per forward pass; halved and retried when the device runs out of memory.
+        on_chunk: called with (done, total) after each chunk (for progress and cancel).
+    """
+    device = torch.device(device)
+    precision = resolve_precision(precision, device)
+    net = net.to(device).eval()
+    outputs, start, chunk = [], 0, max(1, chunk_size)
+    while start < images.shape[0]:
+        try:
+            outputs.append(_forward(net, images[start:start + chunk], size, precision, device).cpu())
+        except _out_of_memory_errors():
+            if chunk == 1:
+                raise
+            chunk //= 2
+            log.warning("out of memory in StyleNet apply; retrying with %d images per pass", chunk)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
+        start += chunk
+        if on_chunk is not None:
+            on_chunk(min(start, images.shape[0]), images.shape[0])
+    return torch.cat(outputs)

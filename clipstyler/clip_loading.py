@@ -1,0 +1,134 @@
+"""Loading CLIP: open_clip pretrained tags (downloaded into a cache folder) or a local checkpoint file.
+
+Files: .safetensors; open_clip .bin/.pt/.pth state dicts (read with torch.load(weights_only=True)); and OpenAI's
+TorchScript .pt archives (read with torch.jit.load, as that is their official format). Nothing else is unpickled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+
+import open_clip
+import torch
+from open_clip.model import build_model_from_openai_state_dict
+from open_clip.tokenizer import SimpleTokenizer
+
+from .clip_model import OPENAI_MEAN, OPENAI_STD, StylerCLIP
+from .errors import CLIPstylerError
+
+log = logging.getLogger(__name__)
+
+AUTO_ARCHITECTURE = "auto"
+DEFAULT_PRETRAINED = ("ViT-B-32", "openai")
+
+
+def list_pretrained() -> list[tuple[str, str]]:
+    """(architecture, tag) pairs that open_clip can download."""
+    return [tuple(pair) for pair in open_clip.list_pretrained()]
+
+
+def load_pretrained_clip(architecture: str, tag: str, cache_dir: str | None = None) -> StylerCLIP:
+    """An open_clip model with pretrained weights, downloaded into cache_dir if not there yet (on the CPU)."""
+    if (architecture, tag) not in set(list_pretrained()):
+        raise CLIPstylerError(
+            f"open_clip has no pretrained weights {architecture!r} / {tag!r}; pick one of open_clip.list_pretrained()"
+        )
+    model = open_clip.create_model(architecture, pretrained=tag, cache_dir=cache_dir)
+    tokenizer = open_clip.get_tokenizer(architecture, cache_dir=cache_dir)
+    return _wrap(model, tokenizer, f"{architecture}/{tag}")
+
+
+def _is_torchscript_archive(path: str) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """A checkpoint file's tensors, without unpickling anything but OpenAI's own TorchScript format."""
+    if not os.path.isfile(path):
+        raise CLIPstylerError(f"CLIP checkpoint {path!r} does not exist")
+    try:
+        if _is_torchscript_archive(path):
+            state = torch.jit.load(path, map_location="cpu").state_dict()
+        else:
+            state = open_clip.factory.load_state_dict(path, device="cpu", weights_only=True)
+    except Exception as error:  # safetensors, zip and unpickler errors alike: the file is not a checkpoint
+        raise CLIPstylerError(
+            f"could not read CLIP checkpoint {os.path.basename(path)!r} ({type(error).__name__}: {error}); "
+            "expected a .safetensors, an open_clip state dict or OpenAI's .pt file"
+        ) from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CLIPstylerError(f"CLIP checkpoint {os.path.basename(path)!r} does not hold a state dict of tensors")
+    for key in ("input_resolution", "context_length", "vocab_size"):  # OpenAI's JIT files carry these as tensors
+        state.pop(key, None)
+    return dict(state)
+
+
+def _check_full_clip(state: dict[str, torch.Tensor], path: str) -> None:
+    has_vision = any(k.startswith("visual.") for k in state)
+    has_text = "token_embedding.weight" in state or any(k.startswith("text.") for k in state)
+    if not has_vision or not has_text:
+        missing = "image encoder ('visual.*')" if not has_vision else "text encoder ('token_embedding', 'transformer.*')"
+        raise CLIPstylerError(
+            f"{os.path.basename(path)!r} has no {missing}: CLIPstyler needs a full CLIP with both encoders, "
+            "such as OpenAI's ViT-B-32.pt or open_clip's open_clip_model.safetensors (ComfyUI's text-encoder-only "
+            "clip_l files and clip_vision files are not enough)"
+        )
+
+
+def load_clip_file(path: str, architecture: str = AUTO_ARCHITECTURE) -> StylerCLIP:
+    """A CLIP from a local checkpoint, on the CPU.
+
+    Args:
+        path: the checkpoint file.
+        architecture: "auto" infers an OpenAI-style CLIP (ViT or ResNet, QuickGELU) from the weights' shapes;
+            otherwise an open_clip model name (open_clip.list_models()) whose weights must match exactly.
+    """
+    state = read_state_dict(path)
+    _check_full_clip(state, path)
+    name = os.path.basename(path)
+    if architecture == AUTO_ARCHITECTURE:
+        try:
+            model = build_model_from_openai_state_dict(state, cast_dtype=None).float()
+        except (KeyError, RuntimeError, AssertionError) as error:
+            raise CLIPstylerError(
+                f"could not infer the CLIP architecture of {name!r} ({type(error).__name__}: {error}); "
+                "choose its architecture (an open_clip model name) instead of 'auto'"
+            ) from error
+        tokenizer = SimpleTokenizer(context_length=model.context_length)
+        return _wrap(model, tokenizer, name)
+    if architecture not in open_clip.list_models():
+        raise CLIPstylerError(f"architecture {architecture!r} is not an open_clip model name (open_clip.list_models())")
+    model = open_clip.create_model(architecture, pretrained=None)
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CLIPstylerError(
+            f"{name!r} does not match architecture {architecture!r}: {len(result.missing_keys)} missing weights "
+            f"(e.g. {result.missing_keys[:3]}), {len(result.unexpected_keys)} unexpected (e.g. "
+            f"{result.unexpected_keys[:3]}); pick the matching architecture or 'auto'"
+        )
+    return _wrap(model, open_clip.get_tokenizer(architecture), f"{name} ({architecture})")
+
+
+def _wrap(model: torch.nn.Module, tokenizer, name: str) -> StylerCLIP:
+    preprocess = getattr(model.visual, "preprocess_cfg", None) or {}
+    image_size = model.visual.image_size
+    image_size = image_size[0] if isinstance(image_size, (tuple, list)) else int(image_size)
+    return StylerCLIP(
+        model=model.float(),
+        tokenizer=tokenizer,
+        name=name,
+        image_size=image_size,
+        mean=tuple(preprocess.get("mean", OPENAI_MEAN)),
+        std=tuple(preprocess.get("std", OPENAI_STD)),
+    )
+
+
+def random_clip(architecture: str = "ViT-B-32") -> StylerCLIP:
+    """An open_clip architecture with random weights: for tests and benchmarks (the cost is the weights' shape)."""
+    model = open_clip.create_model(architecture, pretrained=None)
+    return _wrap(model, open_clip.get_tokenizer(architecture), f"{architecture}/random")

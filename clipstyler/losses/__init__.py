@@ -1,0 +1,13 @@
+"""CLIPstyler's four loss terms, each exactly as SPEC.md writes it."""
+
+from .content import content_loss
+from .directional import directional_loss, patch_directional_loss, per_patch_directional_loss
+from .total_variation import total_variation_loss
+
+__all__ = [
+    "content_loss",
+    "directional_loss",
+    "patch_directional_loss",
+    "per_patch_directional_loss",
+    "total_variation_loss",
+]

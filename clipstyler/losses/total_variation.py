@@ -1,0 +1,28 @@
+"""Total variation as the authors' code computes it (SPEC.md, "TV loss")."""
+
+from __future__ import annotations
+
+import torch
+
+
+def total_variation_loss(image: torch.Tensor) -> torch.Tensor:
+    """||dx||_2 + ||dy||_2 + ||d_diag1||_2 + ||d_diag2||_2, each an un-squared Frobenius norm over the whole tensor.
+
+    It is not averaged over pixels, so it grows with sqrt(pixels); with a batch it is the mean of the per-image
+    values (equal to the reference for one image).
+
+    Args:
+        image: (B, C, H, W).
+
+    Returns:
+        Scalar.
+    """
+    x = image.float()
+    differences = (
+        x[:, :, :, :-1] - x[:, :, :, 1:],
+        x[:, :, :-1, :] - x[:, :, 1:, :],
+        x[:, :, 1:, :-1] - x[:, :, :-1, 1:],
+        x[:, :, :-1, :-1] - x[:, :, 1:, 1:],
+    )
+    per_image = sum(d.flatten(1).norm(dim=1) for d in differences)
+    return per_image.mean()

@@ -1,0 +1,159 @@
+"""The optimisation loop: train a StyleNet so its output of the content image follows the text target.
+
+Two modes for a batch of images:
+- per image (the paper's main mode): a fresh StyleNet for each image, trained on that image alone;
+- shared (the fast mode's training): one StyleNet trained across the whole batch, which then stylizes any image
+  in one forward pass (e.g. every frame of a video with apply_stylenet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .apply import apply_stylenet
+from .augment import sample_patch_params
+from .clip_model import StylerCLIP
+from .errors import CLIPstylerError
+from .image import processing_size, resize
+from .objective import StyleObjective
+from .precision import grad_scaler, resolve_precision
+from .settings import StyleSettings
+from .stylenet import StyleNet, build_stylenet
+from .text import StyleTarget
+from .vgg import VGGContent
+
+# Above this many images, shared mode recomputes each step's VGG content features instead of keeping all of them.
+CACHE_CONTENT_FEATURES_UP_TO = 8
+
+
+@dataclass
+class StepReport:
+    """What the per-step callback receives. Tensors stay on the device: reading them (.item()) forces a sync,
+    so a caller should do it only when it shows them (e.g. at preview steps)."""
+
+    step: int  # 1-based, within this run
+    steps: int
+    run: int  # 0-based run index (the image, in per-image mode)
+    runs: int
+    losses: dict[str, torch.Tensor]
+    image: torch.Tensor  # (B, 3, H, W) the StyleNet output this step's update was computed from, detached
+    lr: float
+
+
+StepCallback = Callable[[StepReport], None]
+
+
+@dataclass
+class StyleResult:
+    """images: (B, 3, H, W) stylized at the input's size, on the CPU. stylenet: the last trained net, on the CPU."""
+
+    images: torch.Tensor
+    stylenet: StyleNet
+    settings: StyleSettings
+    losses: dict[str, float]
+
+
+def learning_rate(step: int, settings: StyleSettings) -> float:
+    """LR of the 0-based update `step` under StepLR(step_size, gamma), with the reference's early decay if asked."""
+    decays = (step + int(settings.reference_lr_schedule)) // settings.lr_step_size
+    return settings.lr * settings.lr_gamma**decays
+
+
+def _check_crop_fits(height: int, width: int, settings: StyleSettings) -> None:
+    if settings.crop_size > min(height, width):
+        raise CLIPstylerError(
+            f"the image is {width}x{height} px at the processing size (size={settings.size}), smaller than "
+            f"crop_size={settings.crop_size}: lower crop_size or raise size"
+        )
+
+
+def train_stylenet(
+    content: torch.Tensor,
+    clip: StylerCLIP,
+    vgg: VGGContent,
+    target: StyleTarget,
+    settings: StyleSettings,
+    device: torch.device | str,
+    callback: StepCallback | None = None,
+    run: int = 0,
+    runs: int = 1,
+) -> tuple[StyleNet, dict[str, torch.Tensor]]:
+    """Train one StyleNet on content (B, 3, H, W) in [0, 1], already at the processing size.
+
+    With B > 1, each step uses settings.images_per_step images of the batch in turn (shared mode).
+    Returns the trained net (on the device) and the last step's losses.
+    """
+    device = torch.device(device)
+    _check_crop_fits(*content.shape[-2:], settings)
+    precision = resolve_precision(settings.precision, device)
+    content = content.to(device)
+    batch = content.shape[0]
+    per_step = min(settings.images_per_step, batch)
+    objective = StyleObjective(
+        clip, vgg, target, content, settings, precision, cache_content_features=batch <= CACHE_CONTENT_FEATURES_UP_TO
+    )
+    net = build_stylenet(settings.ngf, settings.seed).to(device).train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    scaler = grad_scaler(precision, device)
+    generator = torch.Generator().manual_seed(settings.seed)
+    order = torch.randperm(batch, generator=generator) if batch > 1 else torch.zeros(1, dtype=torch.long)
+    losses: dict[str, torch.Tensor] = {}
+    for step in range(settings.steps):
+        index = order[(torch.arange(per_step) + step * per_step) % batch]
+        params = sample_patch_params(
+            settings.num_crops, content.shape[-2:], settings.crop_size, settings.distortion, per_step, generator
+        ).to(device)
+        lr = learning_rate(step, settings)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        output = net(content[index.to(device)])
+        losses = objective.backward(output, params, index, scale=scaler.scale)
+        scaler.step(optimizer)
+        scaler.update()
+        if callback is not None:
+            callback(StepReport(step + 1, settings.steps, run, runs, losses, output.detach(), lr))
+    return net, losses
+
+
+def stylize(
+    images: torch.Tensor,
+    clip: StylerCLIP,
+    vgg: VGGContent,
+    target: StyleTarget,
+    settings: StyleSettings = StyleSettings(),
+    device: torch.device | str = "cpu",
+    shared: bool = False,
+    callback: StepCallback | None = None,
+) -> StyleResult:
+    """Stylize images (B, 3, H, W) in [0, 1]; the result keeps each input's size.
+
+    shared=False trains one StyleNet per image (the paper); shared=True trains one across the batch and applies it.
+    """
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise CLIPstylerError(f"images must be (batch, 3, height, width), got {tuple(images.shape)}")
+    height, width = images.shape[-2:]
+    work_size = processing_size(height, width, settings.size)
+    _check_crop_fits(*work_size, settings)
+    clip.to(device)
+    vgg.to(device)
+    content = resize(images.float(), work_size)
+    if shared:
+        net, losses = train_stylenet(content, clip, vgg, target, settings, device, callback)
+        stylized = apply_stylenet(net, content, device, precision=settings.precision)
+        outputs = [resize(stylized, (height, width))]
+    else:
+        outputs = []
+        for i in range(content.shape[0]):
+            net, losses = train_stylenet(content[i:i + 1], clip, vgg, target, settings, device, callback, i, len(content))
+            with torch.no_grad():
+                outputs.append(resize(net.eval()(content[i:i + 1].to(device)).float().cpu(), (height, width)))
+    return StyleResult(
+        images=torch.cat(outputs).cpu(),
+        stylenet=net.eval().cpu(),
+        settings=settings,
+        losses={name: float(value) for name, value in losses.items()},
+    )

@@ -1,0 +1,36 @@
+"""Mixed precision for the optimisation: which dtype to autocast to, and whether to scale the loss.
+
+"fp32" is the exact reference computation. "auto" picks fp32 on the CPU (only CPUs with native bf16 gain from
+bf16, measure with bench/ first) and on CUDA bf16 where supported, else fp16 (the reference runs CLIP in fp16 on
+CUDA). Parameters, the optimiser and the loss reductions stay fp32 in every mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """'auto' -> a concrete precision for the device; the others pass through."""
+    device = torch.device(device)
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
+    """An autocast context for a concrete precision ('fp32' gives a no-op)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=_DTYPES[precision])
+
+
+def grad_scaler(precision: str, device: torch.device | str) -> torch.amp.GradScaler:
+    """Loss scaling keeps fp16 gradients from underflowing; disabled (a pass-through) for the other precisions."""
+    return torch.amp.GradScaler(torch.device(device).type, enabled=precision == "fp16")

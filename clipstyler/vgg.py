@@ -1,0 +1,99 @@
+"""VGG-19 content features for the content loss (SPEC.md: torchvision VGG-19, relu4_2 and relu5_2)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torchvision.models import VGG19_Weights, vgg19
+
+from .errors import CLIPstylerError
+
+VGG19_FILENAME = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights, as the authors' code uses
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The reference reads features[21] and features[31] (conv4_2, conv5_2), but torchvision's in-place ReLUs at 22 and 32
+# overwrite those tensors, so what it really compares is relu4_2 and relu5_2. We take the ReLU outputs explicitly.
+CONTENT_LAYERS = (22, 32)
+
+
+class VGGContent(nn.Module):
+    """VGG-19 features up to relu5_2 (the rest of the network is never needed), frozen.
+
+    Shape:
+        (B, 3, H, W) in [0, 1] -> [(B, 512, H/8, W/8) relu4_2, (B, 512, H/16, W/16) relu5_2].
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = vgg19(weights=None).features[: CONTENT_LAYERS[-1] + 1]
+        for module in self.features:
+            if isinstance(module, nn.ReLU):
+                module.inplace = False  # so a layer's output is never changed behind our back
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.eval().requires_grad_(False)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x = (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+        outputs = []
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in CONTENT_LAYERS:
+                outputs.append(x)
+        return outputs
+
+
+def download_vgg19(folder: str) -> str:
+    """Download torchvision's VGG-19 ImageNet weights into folder (hash-checked); returns the file's path."""
+    os.makedirs(folder, exist_ok=True)
+    torch.hub.load_state_dict_from_url(
+        VGG19_Weights.IMAGENET1K_V1.url, model_dir=folder, map_location="cpu", check_hash=True, weights_only=True
+    )
+    return os.path.join(folder, VGG19_FILENAME)
+
+
+def _read_weights(path: str) -> dict[str, torch.Tensor]:
+    try:
+        if path.endswith(".safetensors"):
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CLIPstylerError(
+            f"could not read VGG-19 weights {os.path.basename(path)!r} ({type(error).__name__}: {error}); "
+            f"expected torchvision's {VGG19_FILENAME} or a .safetensors of its state dict"
+        ) from error
+
+
+def load_vgg19(path: str) -> VGGContent:
+    """VGGContent with weights from a torchvision VGG-19 state dict file (full, or its 'features.*' part), on the CPU."""
+    if not os.path.isfile(path):
+        raise CLIPstylerError(f"VGG-19 weights {path!r} do not exist")
+    state = _read_weights(path)
+    if not isinstance(state, dict):
+        raise CLIPstylerError(f"{os.path.basename(path)!r} does not hold a VGG-19 state dict")
+    model = VGGContent()
+    wanted = model.features.state_dict().keys()
+    features = {k.removeprefix("features."): v for k, v in state.items() if k.removeprefix("features.") in wanted}
+    missing = sorted(set(wanted) - set(features))
+    if missing:
+        raise CLIPstylerError(
+            f"{os.path.basename(path)!r} is not a torchvision VGG-19 state dict: missing {missing[:4]}"
+        )
+    try:
+        model.features.load_state_dict(features)
+    except RuntimeError as error:
+        raise CLIPstylerError(f"{os.path.basename(path)!r} has weights of the wrong shape for VGG-19: {error}") from error
+    return model
+
+
+def load_vgg19_from_folder(folder: str, download: bool = True) -> VGGContent:
+    """Torchvision's VGG-19 from folder/vgg19-dcbb9e9d.pth, downloaded there first if it is missing and allowed."""
+    path = os.path.join(folder, VGG19_FILENAME)
+    if not os.path.isfile(path):
+        if not download:
+            raise CLIPstylerError(f"{VGG19_FILENAME} is not in {folder!r}; put torchvision's VGG-19 weights there")
+        path = download_vgg19(folder)
+    return load_vgg19(path)

@@ -1,0 +1,47 @@
+"""Fast Style Apply (CLIPstyler): a trained StyleNet on any image batch, one forward pass per frame."""
+
+from __future__ import annotations
+
+from clipstyler.apply import apply_stylenet
+from clipstyler.image import check_image, to_bchw, to_bhwc
+from clipstyler.settings import PRECISIONS
+
+from .comfy import ProgressBar, io, model_management
+from .types import CATEGORY, StyleNetType
+
+
+class FastStyleApply(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CLIPstylerFastStyleApply",
+            display_name="Fast Style Apply (CLIPstyler)",
+            category=CATEGORY,
+            description="Stylizes every image of a batch (e.g. video frames) with a trained StyleNet: no "
+            "optimisation, one forward pass each.",
+            inputs=[
+                StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize or Load StyleNet."),
+                io.Image.Input("image", tooltip="Image batch to stylize (any size)."),
+                io.Int.Input("chunk_size", default=8, min=1, max=1024,
+                             tooltip="Frames per forward pass; halved automatically when memory runs out."),
+                io.Int.Input("size", default=0, min=0, max=8192, step=8,
+                             tooltip="0: each frame at its own resolution. Otherwise the long side used for the "
+                             "pass (e.g. the size the StyleNet was trained at); the result keeps the input's size."),
+                io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
+                               tooltip="auto: half precision on GPUs, fp32 on CPUs."),
+            ],
+            outputs=[io.Image.Output(display_name="image", tooltip="The stylized batch.")],
+        )
+
+    @classmethod
+    def execute(cls, stylenet, image, chunk_size=8, size=0, precision="auto") -> io.NodeOutput:
+        check_image(image, "image")
+        bar = ProgressBar(image.shape[0])
+
+        def on_chunk(done: int, total: int) -> None:
+            model_management.throw_exception_if_processing_interrupted()
+            bar.update_absolute(done, total)
+
+        result = apply_stylenet(stylenet.stylenet, to_bchw(image), model_management.get_torch_device(),
+                                chunk_size, size, precision, on_chunk)
+        return io.NodeOutput(to_bhwc(result).to(model_management.intermediate_device()))

@@ -1,0 +1,116 @@
+"""StyleNet Optimize (CLIPstyler): train a StyleNet on the image(s) for the text target; the paper's main mode."""
+
+from __future__ import annotations
+
+import torch
+
+from clipstyler.image import check_image, to_bchw, to_bhwc
+from clipstyler.optimize import stylize
+from clipstyler.postprocess import paper_display
+from clipstyler.settings import PRECISIONS, StyleSettings
+from clipstyler.stylenet_file import TrainedStyle
+from clipstyler.vgg import VGG19_FILENAME
+
+from . import folders
+from .comfy import io, model_management
+from .models import load_vgg
+from .progress import OptimizeProgress
+from .types import CATEGORY, ClipType, StyleNetType, TargetType
+
+PER_IMAGE, SHARED = "per image", "shared (fast)"
+_DEFAULTS = StyleSettings()
+
+
+def _int(name: str, default: int, low: int, high: int, tooltip: str, **extra) -> io.Int.Input:
+    return io.Int.Input(name, default=default, min=low, max=high, tooltip=tooltip, **extra)
+
+
+def _float(name: str, default: float, low: float, high: float, step: float, tooltip: str) -> io.Float.Input:
+    return io.Float.Input(name, default=default, min=low, max=high, step=step, round=False, tooltip=tooltip)
+
+
+class StyleNetOptimize(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        d = _DEFAULTS
+        return io.Schema(
+            node_id="CLIPstylerStyleNetOptimize",
+            display_name="StyleNet Optimize (CLIPstyler)",
+            category=CATEGORY,
+            description="Trains a small U-Net so the image takes on the text's style while keeping its content "
+            "(CLIPstyler, Kwon & Ye 2022). Defaults are the paper's: about 200 Adam steps at 512 px.",
+            not_idempotent=False,
+            inputs=[
+                io.Image.Input("image", tooltip="The content image(s)."),
+                ClipType.Input("clip", tooltip="The same CLIP the target was encoded with."),
+                TargetType.Input("target", tooltip="From Text Style Target (CLIPstyler)."),
+                io.Combo.Input("mode", options=[PER_IMAGE, SHARED], default=PER_IMAGE,
+                               tooltip="For a batch: 'per image' trains a fresh StyleNet on each image (the paper); "
+                               "'shared (fast)' trains one StyleNet across the batch, to reuse with Fast Style "
+                               "Apply on any image or video frame."),
+                _int("steps", d.steps, 1, 10000, "Adam updates per StyleNet (the paper: 200)."),
+                _float("lr", d.lr, 1e-6, 1.0, 1e-5, "Adam learning rate; halved every 100 steps."),
+                _int("size", d.size, 64, 4096, "Long side of the working resolution (multiple of 8); the "
+                     "aspect ratio is kept and the result is returned at the input's size.", step=8),
+                _int("crop_size", d.crop_size, 8, 1024, "Side of the random patches scored by CLIP (the paper: "
+                     "128). Must fit in the image at the working size."),
+                _int("num_crops", d.num_crops, 1, 512, "Patches per step (the paper: 64)."),
+                _float("threshold", d.threshold, 0.0, 2.0, 0.01, "tau: patches whose loss is below it are "
+                       "ignored, so texture is not over-applied where it already matches (the paper: 0.7)."),
+                _float("lambda_patch", d.lambda_patch, 0.0, 1e6, 10.0, "Weight of the patch CLIP loss (9000)."),
+                _float("lambda_dir", d.lambda_dir, 0.0, 1e6, 10.0, "Weight of the global CLIP loss (500)."),
+                _float("lambda_content", d.lambda_content, 0.0, 1e6, 1.0, "Weight of the VGG content loss "
+                       "(150): higher keeps more of the original."),
+                _float("lambda_tv", d.lambda_tv, 0.0, 10.0, 1e-4, "Weight of the total-variation smoothness "
+                       "loss (0.002)."),
+                _int("seed", d.seed, 0, 2**63 - 1, "Seeds StyleNet's initial weights and the random patches: "
+                     "the same seed gives the same result.", control_after_generate=True),
+                io.Combo.Input("precision", options=list(PRECISIONS), default=d.precision,
+                               tooltip="fp32 is the exact reference. auto: bf16 or fp16 on GPUs (faster, "
+                               "slightly different numbers), fp32 on CPUs."),
+                _int("crop_batch", d.crop_batch, 0, 512, "Patches per CLIP pass; lower it if memory runs out "
+                     "(same result). 0: all at once."),
+                io.Combo.Input("global_view", options=["pad", "squash"], default=d.global_view,
+                               tooltip="How a non-square image is shown to CLIP whole: 'pad' keeps its shape; "
+                               "'squash' stretches it to a square as the paper's code does."),
+                io.Combo.Input("vgg", options=folders.vgg_choices(), default=VGG19_FILENAME,
+                               tooltip="VGG-19 weights in models/vgg for the content loss; torchvision's "
+                               f"{VGG19_FILENAME} is downloaded there on first use."),
+                io.Boolean.Input("paper_display", default=False,
+                                 tooltip="Apply the paper's figure look to the output: contrast 1.5 and a "
+                                 "min-max stretch."),
+                _int("preview_every", 10, 0, 1000, "Show a live preview and log the losses every N steps (0: "
+                     "never)."),
+            ],
+            outputs=[
+                io.Image.Output(display_name="image", tooltip="The stylized image(s), at the input's size."),
+                StyleNetType.Output(display_name="stylenet", tooltip="The trained StyleNet (the last one in per "
+                                    "image mode); save it, or apply it to other images."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, image, clip, target, mode=PER_IMAGE, vgg=VGG19_FILENAME, paper_display=False,
+                preview_every=10, **settings) -> io.NodeOutput:
+        check_image(image, "image")
+        style_settings = StyleSettings(**settings)
+        device = model_management.get_torch_device()
+        vgg_model = load_vgg(vgg, device)
+        shared = mode == SHARED
+        runs = 1 if shared else image.shape[0]
+        progress = OptimizeProgress(style_settings.steps, runs, preview_every, _node_id(cls))
+        # ComfyUI runs nodes under inference_mode; training needs autograd and tensors made outside it.
+        with torch.inference_mode(False), torch.enable_grad():
+            content = to_bchw(image.detach().clone())
+            result = stylize(content, clip, vgg_model, target, style_settings, device, shared, progress)
+        model_management.soft_empty_cache()
+        images = paper_display(result.images) if paper_display else result.images
+        style = TrainedStyle(result.stylenet, target.style_text, target.source_text, clip.name,
+                             style_settings.to_dict())
+        return io.NodeOutput(to_bhwc(images).to(model_management.intermediate_device()), style)
+
+
+def _node_id(cls) -> str | None:
+    hidden = getattr(cls, "hidden", None)
+    return getattr(hidden, "unique_id", None) if hidden is not None else None

@@ -1,0 +1,64 @@
+"""Save StyleNet / Load StyleNet (CLIPstyler): a trained style as a .safetensors file in models/clipstyler."""
+
+from __future__ import annotations
+
+import os
+
+from clipstyler.stylenet_file import load_style, save_style
+
+from . import folders
+from .comfy import folder_paths, io
+from .types import CATEGORY, StyleNetType
+
+
+class SaveStyleNet(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CLIPstylerSaveStyleNet",
+            display_name="Save StyleNet (CLIPstyler)",
+            category=CATEGORY,
+            description="Saves a trained StyleNet to models/clipstyler with its texts and settings in the file's "
+            "metadata, so the style can be shared and loaded again.",
+            is_output_node=True,
+            inputs=[
+                StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize."),
+                io.String.Input("filename_prefix", default="clipstyler/style",
+                                tooltip="Name inside models/clipstyler; a counter is added (style_00001.safetensors)."),
+            ],
+            outputs=[io.String.Output(display_name="filename", tooltip="The file written, as Load StyleNet lists it.")],
+        )
+
+    @classmethod
+    def execute(cls, stylenet, filename_prefix="clipstyler/style") -> io.NodeOutput:
+        root = folders.first_folder(folders.STYLENETS)
+        prefix = filename_prefix.strip().removeprefix("clipstyler/") or "style"
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, root)
+        filename = f"{name}_{counter:05}.safetensors"
+        save_style(stylenet, os.path.join(folder, filename))
+        listed = f"{subfolder}/{filename}" if subfolder else filename
+        return io.NodeOutput(listed, ui={"text": [listed]})
+
+
+class LoadStyleNet(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CLIPstylerLoadStyleNet",
+            display_name="Load StyleNet (CLIPstyler)",
+            category=CATEGORY,
+            description="Loads a StyleNet saved by Save StyleNet from models/clipstyler.",
+            inputs=[
+                io.Combo.Input("stylenet_name", options=folders.stylenet_choices(),
+                               tooltip="A .safetensors in models/clipstyler."),
+            ],
+            outputs=[
+                StyleNetType.Output(display_name="stylenet", tooltip="The trained StyleNet."),
+                io.String.Output(display_name="style_text", tooltip="The style text it was trained for."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, stylenet_name) -> io.NodeOutput:
+        style = load_style(folder_paths.get_full_path_or_raise(folders.STYLENETS, stylenet_name))
+        return io.NodeOutput(style, style.style_text)

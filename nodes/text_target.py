@@ -1,0 +1,48 @@
+"""Text Style Target (CLIPstyler): the style and source texts as one CLIP direction, encoded once."""
+
+from __future__ import annotations
+
+from clipstyler.text import DEFAULT_SOURCE_TEXT, encode_style_target
+
+from .comfy import io
+from .types import CATEGORY, ClipType, TargetType
+
+
+class TextStyleTarget(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CLIPstylerTextStyleTarget",
+            display_name="Text Style Target (CLIPstyler)",
+            category=CATEGORY,
+            description="Encodes the change from the source text to the style text through CLIP's prompt "
+            "templates. Connect it to any number of StyleNet Optimize nodes.",
+            inputs=[
+                ClipType.Input("clip", tooltip="The CLIP from Load CLIP (CLIPstyler); use the same one to optimise."),
+                io.String.Input(
+                    "style_text",
+                    default="oil painting by Van Gogh",
+                    multiline=True,
+                    tooltip="The style to move towards: a texture or a look ('white wool', 'fire'). Over-specific "
+                    "prompts ('a painting of a forest') draw objects rather than texture.",
+                ),
+                io.String.Input(
+                    "source_text",
+                    default=DEFAULT_SOURCE_TEXT,
+                    tooltip="What the input looks like now; the paper uses 'a Photo'.",
+                ),
+            ],
+            outputs=[TargetType.Output(display_name="target", tooltip="The unit text direction in CLIP space.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, style_text: str = "x", source_text: str = "x", **_) -> bool | str:
+        if isinstance(style_text, str) and not style_text.strip():
+            return "style_text is empty: type the style you want, e.g. 'oil painting by Van Gogh'"
+        if isinstance(source_text, str) and not source_text.strip():
+            return f"source_text is empty: describe the input's current look (default '{DEFAULT_SOURCE_TEXT}')"
+        return True
+
+    @classmethod
+    def execute(cls, clip, style_text: str, source_text: str = DEFAULT_SOURCE_TEXT) -> io.NodeOutput:
+        return io.NodeOutput(encode_style_target(clip, style_text, source_text))
