@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from kornia.geometry.transform import get_perspective_transform, warp_perspective
 
+from .errors import CLIPstylerError
+
 
 @dataclass(frozen=True)
 class PatchParams:
@@ -64,7 +66,7 @@ def sample_patch_params(
     """Draw N crops of crop_size and their perspective warps, spread evenly over num_images images (CPU tensors)."""
     height, width = image_hw
     if crop_size > min(height, width):
-        raise ValueError(
+        raise CLIPstylerError(
             f"crop_size {crop_size} is larger than the image ({width}x{height} px at the processing size): "
             "lower crop_size or raise size"
         )

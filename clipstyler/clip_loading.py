@@ -63,7 +63,8 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
         ) from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CLIPstylerError(f"CLIP checkpoint {os.path.basename(path)!r} does not hold a state dict of tensors")
-    for key in ("input_resolution", "context_length", "vocab_size"):  # OpenAI's JIT files carry these as tensors
+    # TorchScript files also carry these as tensors (OpenAI's metadata; open_clip's recomputed causal mask).
+    for key in ("input_resolution", "context_length", "vocab_size", "attn_mask"):
         state.pop(key, None)
     return dict(state)
 
@@ -93,7 +94,9 @@ def load_clip_file(path: str, architecture: str = AUTO_ARCHITECTURE) -> StylerCL
     name = os.path.basename(path)
     if architecture == AUTO_ARCHITECTURE:
         try:
-            model = build_model_from_openai_state_dict(state, cast_dtype=None).float()
+            # open_clip builds this in fp16 and loads into it; loading again into fp32 keeps the file's precision.
+            model = build_model_from_openai_state_dict(dict(state), cast_dtype=None).float()
+            model.load_state_dict(state)
         except (KeyError, RuntimeError, AssertionError) as error:
             raise CLIPstylerError(
                 f"could not infer the CLIP architecture of {name!r} ({type(error).__name__}: {error}); "
@@ -104,7 +107,13 @@ def load_clip_file(path: str, architecture: str = AUTO_ARCHITECTURE) -> StylerCL
     if architecture not in open_clip.list_models():
         raise CLIPstylerError(f"architecture {architecture!r} is not an open_clip model name (open_clip.list_models())")
     model = open_clip.create_model(architecture, pretrained=None)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shapes differ
+        raise CLIPstylerError(
+            f"{name!r} does not match architecture {architecture!r}: {str(error).splitlines()[1:3]}; "
+            "pick the matching architecture or 'auto'"
+        ) from error
     if result.missing_keys or result.unexpected_keys:
         raise CLIPstylerError(
             f"{name!r} does not match architecture {architecture!r}: {len(result.missing_keys)} missing weights "

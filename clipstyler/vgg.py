@@ -14,9 +14,10 @@ from .errors import CLIPstylerError
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights, as the authors' code uses
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# The reference reads features[21] and features[31] (conv4_2, conv5_2), but torchvision's in-place ReLUs at 22 and 32
-# overwrite those tensors, so what it really compares is relu4_2 and relu5_2. We take the ReLU outputs explicitly.
-CONTENT_LAYERS = (22, 32)
+# The reference reads features[21] and features[31]. Index 21 is conv4_2, but torchvision's in-place ReLU at 22
+# overwrites that tensor, so the reference really compares relu4_2; index 31 is relu5_2 itself. We take the ReLU
+# outputs (22, 31) explicitly, and stop there: later layers are never read.
+CONTENT_LAYERS = (22, 31)
 
 
 class VGGContent(nn.Module):

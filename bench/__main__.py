@@ -1,0 +1,36 @@
+"""`python -m bench <benchmark> [options]`; `python -m bench <benchmark> --help` lists a benchmark's options."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+from . import apply, optimize, profile, reference
+
+BENCHMARKS = {
+    "optimize": (optimize, "time the per-image optimisation loop (train_stylenet)"),
+    "apply": (apply, "time the fast style apply (apply_stylenet) on a batch of frames"),
+    "reference": (reference, "time a cost model of the authors' loop, for comparison"),
+    "profile": (profile, "torch.profiler table of one optimisation step"),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="benchmark", required=True)
+    for name, (module, help_text) in BENCHMARKS.items():
+        sub = commands.add_parser(name, help=help_text, description=module.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    # The reference calls scheduler.step() before optimizer.step(); its warning is expected there.
+    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+    BENCHMARKS[args.benchmark][0].run(args)
+
+
+if __name__ == "__main__":
+    main()

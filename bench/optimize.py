@@ -1,0 +1,136 @@
+"""Benchmark of the per-image optimisation loop (clipstyler.optimize.train_stylenet).
+
+Randomly initialised weights of the real architectures (open_clip ViT-B-32, VGG-19 up to relu5_2): the weights do
+not change the cost, so nothing has to be downloaded. A StepReport callback timestamps each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import torch
+
+import clipstyler.optimize as optimize_module
+from clipstyler.clip_loading import random_clip
+from clipstyler.image import processing_size, resize
+from clipstyler.image_io import load_image
+from clipstyler.optimize import StepReport, train_stylenet
+from clipstyler.precision import resolve_precision
+from clipstyler.settings import StyleSettings
+from clipstyler.text import encode_style_target
+from clipstyler.vgg import VGGContent
+
+from . import report
+
+STYLE_TEXT = "oil painting by Van Gogh"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=int, default=512, help="long side of the processing size (default 512)")
+    parser.add_argument("--crops", type=int, default=64, help="crops per step (default 64)")
+    parser.add_argument("--crop-size", type=int, default=128, help="crop side in px (default 128)")
+    parser.add_argument("--crop-batch", type=int, default=0, help="crops per CLIP pass, 0 = all (default 0)")
+    parser.add_argument("--steps", type=int, default=5, help="optimisation steps (default 5; >= 2 for s_per_step)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"))
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
+    parser.add_argument("--image", default=report.DEFAULT_IMAGE, help="content image (default assets/astronaut.jpg)")
+    parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights (default ViT-B-32)")
+
+
+def load_content(path: str, size: int) -> torch.Tensor:
+    """The image as (1, 3, H, W) in [0, 1] at the processing size (long side `size`, aspect ratio kept)."""
+    image = load_image(path)
+    return resize(image, processing_size(*image.shape[-2:], size))
+
+
+class StepClock:
+    """A StepReport callback that records when each step ended (after a CUDA sync on a GPU)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.stamps: list[float] = []
+
+    def __call__(self, step: StepReport) -> None:
+        self.stamps.append(report.now(self.device))
+
+
+@contextlib.contextmanager
+def objective_ready_clock(device: torch.device):
+    """Record when train_stylenet has finished building its StyleObjective (the setup before step 1).
+
+    train_stylenet builds the objective itself, so this wraps clipstyler.optimize.StyleObjective for the duration
+    (restored afterwards). Yields a list that receives the timestamp; it stays empty if the name ever moves.
+    """
+    stamps: list[float] = []
+    original = getattr(optimize_module, "StyleObjective", None)
+    if original is None:
+        yield stamps
+        return
+
+    class TimedObjective(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            stamps.append(report.now(device))
+
+    optimize_module.StyleObjective = TimedObjective
+    try:
+        yield stamps
+    finally:
+        optimize_module.StyleObjective = original
+
+
+def build_models(clip_name: str, device: torch.device):
+    """Random-init CLIP and VGG on the device, and a style target encoded with that CLIP."""
+    clip = random_clip(clip_name).to(device)
+    vgg = VGGContent().to(device)
+    return clip, vgg, encode_style_target(clip, STYLE_TEXT)
+
+
+def settings_from(args: argparse.Namespace) -> StyleSettings:
+    return StyleSettings(steps=args.steps, size=args.size, crop_size=args.crop_size, num_crops=args.crops,
+                         crop_batch=args.crop_batch, precision=args.precision)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Time one train_stylenet run; returns the result dict (also printed)."""
+    report.set_threads(args.threads)
+    device = torch.device(args.device)
+    settings = settings_from(args)
+    content = load_content(args.image, args.size)
+    report.reset_peak_memory(device)
+    start = report.now(device)
+    clip = random_clip(args.clip).to(device)
+    vgg = VGGContent().to(device)
+    models_ready = report.now(device)
+    target = encode_style_target(clip, STYLE_TEXT)  # 2 x 79 prompt templates through CLIP's text encoder
+    target_ready = report.now(device)
+    clock = StepClock(device)
+    with objective_ready_clock(device) as ready:
+        loop_start = report.now(device)
+        train_stylenet(content, clip, vgg, target, settings, device, callback=clock)
+    step_zero = ready[0] if ready else loop_start
+    result = {
+        "benchmark": "optimize",
+        "setup_s": round(step_zero - start, 4),
+        "models_s": round(models_ready - start, 4),
+        "target_s": round(target_ready - models_ready, 4),
+        "objective_s": round(step_zero - loop_start, 4),
+        **report.step_figures(step_zero, clock.stamps),
+        "peak_mem_mb": round(report.peak_memory_mb(device), 1),
+        "size": args.size,
+        "image_hw": list(content.shape[-2:]),
+        "image": args.image.rsplit("/", 1)[-1],
+        "crops": args.crops,
+        "crop_size": args.crop_size,
+        "crop_batch": args.crop_batch,
+        "steps": args.steps,
+        "clip": args.clip,
+        "precision": resolve_precision(args.precision, device),
+        "total_s": round(time.perf_counter() - start, 4),
+        **report.environment(device),
+    }
+    report.emit("optimize (clipstyler.optimize.train_stylenet)", result)
+    return result

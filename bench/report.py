@@ -1,0 +1,144 @@
+"""What every benchmark shares: the environment, peak memory, step timing, and the output (table + JSON line).
+
+Each benchmark prints a human table, then as its LAST line one JSON object, so scripts can read
+`python -m bench ... | tail -n 1`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASSETS = os.path.join(REPO_ROOT, "assets")
+DEFAULT_IMAGE = os.path.join(ASSETS, "astronaut.jpg")
+
+
+def set_threads(threads: int) -> None:
+    """torch.set_num_threads(threads) when threads > 0; 0 leaves torch's default."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued CUDA work so a timestamp means the work is done (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def now(device: torch.device) -> float:
+    """A timestamp taken after the device has finished its queued work."""
+    synchronize(device)
+    return time.perf_counter()
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start CUDA's peak counter afresh (the CPU figure is the process's lifetime peak RSS and cannot be reset)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory in MiB: CUDA's max_memory_allocated on a GPU, else the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def step_figures(start: float, stamps: list[float]) -> dict:
+    """Timing from the loop's start and the end time of each step.
+
+    first_step_s: the first step (it pays one-off costs: allocator warm-up, kernel selection).
+    s_per_step: the mean of the later steps (the first step's time when there is only one).
+    """
+    durations = [b - a for a, b in zip([start, *stamps[:-1]], stamps)]
+    later = durations[1:] or durations[:1]
+    return {
+        "first_step_s": round(durations[0], 4),
+        "s_per_step": round(sum(later) / len(later), 4),
+        "step_s": [round(d, 4) for d in durations],
+    }
+
+
+def git_commit() -> str | None:
+    """The repository's short HEAD commit (with '+dirty' if the work tree differs from it), or None."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "") if commit else None
+
+
+def device_name(device: torch.device) -> str:
+    """A readable device name: the GPU's name, or the CPU model with the thread count torch uses."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{_cpu_model()} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (how busy the machine was around the run), or None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def environment(device: torch.device) -> dict:
+    """Where and when the figures were taken."""
+    return {
+        "device": str(device),
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "commit": git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "load_avg_1m": load_average(),
+    }
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_format(v) for v in value)
+    return str(value)
+
+
+def print_table(title: str, rows: dict) -> None:
+    """A two-column table of name: value."""
+    width = max(len(name) for name in rows)
+    print(f"== {title} ==")
+    for name, value in rows.items():
+        print(f"  {name.ljust(width)}  {_format(value)}")
+
+
+def emit(title: str, result: dict) -> None:
+    """The table, then the JSON line (always the last line of the output)."""
+    print_table(title, result)
+    sys.stdout.flush()
+    print(json.dumps(result, sort_keys=False), flush=True)

@@ -1,0 +1,20 @@
+import pytest
+import torch
+
+from clipstyler.losses import content_loss
+
+
+def test_hand_computed_sum_of_layer_mses():
+    out = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0]])]
+    ref = [torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0]])]
+    assert content_loss(out, ref).item() == pytest.approx((1 + 4) / 2 + 4)
+
+
+def test_identical_features_give_zero():
+    features = [torch.rand(1, 4, 5, 5), torch.rand(1, 8, 2, 2)]
+    assert content_loss(features, [f.clone() for f in features]).item() == 0.0
+
+
+def test_layer_count_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="layers"):
+        content_loss([torch.zeros(1)], [])

@@ -1,0 +1,69 @@
+import pytest
+import torch
+from kornia.geometry.linalg import transform_points
+from kornia.geometry.transform import warp_perspective
+
+from clipstyler.augment import augment_crops, cut_crops, sample_patch_params
+from clipstyler.errors import CLIPstylerError
+
+
+def params(n=6, hw=(48, 64), crop=16, distortion=0.5, images=1, seed=0):
+    return sample_patch_params(n, hw, crop, distortion, images, torch.Generator().manual_seed(seed))
+
+
+def test_crops_are_the_image_slices():
+    images = torch.rand(2, 3, 48, 64)
+    p = params(images=2)
+    crops = cut_crops(images, p)
+    for i in range(len(p)):
+        b, t, l = int(p.image_index[i]), int(p.top[i]), int(p.left[i])
+        assert torch.equal(crops[i], images[b, :, t:t + 16, l:l + 16])
+
+
+def test_homography_moves_corners_within_torchvision_bounds():
+    p = params(n=50, crop=16, distortion=0.5)
+    corners = torch.tensor([[0.0, 0.0], [15.0, 0.0], [15.0, 15.0], [0.0, 15.0]]).expand(50, 4, 2)
+    moved = transform_points(p.homography, corners)
+    reach = int(0.5 * 8)  # torchvision: randint(0, int(distortion * half) + 1)
+    offsets = (moved - corners).abs()
+    assert offsets.max() <= reach + 1e-4
+    assert torch.allclose(moved, moved.round(), atol=1e-3)  # integer offsets, as torchvision draws them
+    assert offsets.sum() > 0
+
+
+def test_zero_distortion_is_identity():
+    images = torch.rand(1, 3, 32, 32)
+    p = params(n=4, hw=(32, 32), crop=16, distortion=0.0)
+    assert torch.allclose(augment_crops(images, p, 16), cut_crops(images, p), atol=1e-5)
+
+
+def test_batched_warp_equals_one_crop_at_a_time():
+    images = torch.rand(2, 3, 48, 64)
+    p = params(images=2)
+    batched = augment_crops(images, p, 24)
+    for i in range(len(p)):
+        crop = cut_crops(images, p.select(slice(i, i + 1)))
+        warped = warp_perspective(crop, p.homography[i:i + 1], (16, 16), align_corners=True)
+        single = torch.nn.functional.interpolate(warped, size=(24, 24), mode="bilinear", align_corners=False)
+        assert torch.allclose(batched[i:i + 1], single, atol=1e-6)
+
+
+def test_outside_of_the_warp_is_filled_with_zero():
+    out = augment_crops(torch.ones(1, 3, 64, 64), params(n=32, hw=(64, 64), crop=32, distortion=1.0), 32)
+    assert out.min() < 1e-6 and out.max() > 0.99
+
+
+def test_gradients_flow_to_the_image():
+    images = torch.rand(1, 3, 32, 32, requires_grad=True)
+    augment_crops(images, params(n=4, hw=(32, 32)), 24).sum().backward()
+    assert images.grad.abs().sum() > 0
+
+
+def test_crop_larger_than_image_is_a_clear_error():
+    with pytest.raises(CLIPstylerError, match="crop_size"):
+        params(hw=(20, 64), crop=32)
+
+
+def test_same_seed_same_params():
+    a, b = params(seed=3), params(seed=3)
+    assert torch.equal(a.top, b.top) and torch.equal(a.homography, b.homography)

@@ -1,0 +1,107 @@
+import open_clip
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from clipstyler.clip_loading import load_clip_file, load_pretrained_clip, read_state_dict
+from clipstyler.errors import CLIPstylerError
+from tests_support import state_dict_of
+
+IMAGE = torch.rand(2, 3, 224, 224)
+
+
+class NotWeights:
+    pass
+
+
+def same_embeddings(clip, model):
+    with torch.no_grad():
+        ours = clip.encode_image(IMAGE)
+        theirs = model.encode_image((IMAGE - torch.tensor(clip.mean).view(1, 3, 1, 1)) / torch.tensor(clip.std).view(1, 3, 1, 1))
+    return torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_safetensors_round_trip(tiny_clip_file, tiny_clip_model):
+    clip = load_clip_file(tiny_clip_file)
+    assert clip.image_size == 224 and clip.name == "tiny_clip.safetensors"
+    assert same_embeddings(clip, tiny_clip_model)
+    assert not any(p.requires_grad for p in clip.model.parameters())
+    assert clip.encode_text(["a photo of a cat"]).shape == (1, 32)
+
+
+def test_open_clip_bin_state_dict_with_wrapper(tmp_path, tiny_clip_model):
+    path = tmp_path / "open_clip_pytorch_model.bin"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state_dict_of(tiny_clip_model).items()}}, path)
+    assert same_embeddings(load_clip_file(str(path)), tiny_clip_model)
+
+
+def test_openai_torchscript_archive(tmp_path, tiny_clip_model):
+    path = tmp_path / "ViT-tiny.pt"  # OpenAI's .pt files are TorchScript archives
+    traced = torch.jit.trace_module(tiny_clip_model, {"encode_image": (IMAGE[:1],)})
+    torch.jit.save(traced, str(path))
+    assert same_embeddings(load_clip_file(str(path)), tiny_clip_model)
+
+
+def test_named_architecture(tmp_path):
+    model = open_clip.create_model("RN50", pretrained=None)
+    path = tmp_path / "rn50.safetensors"
+    save_file(state_dict_of(model), str(path))
+    clip = load_clip_file(str(path), "RN50")
+    assert clip.name == "rn50.safetensors (RN50)"
+    with pytest.raises(CLIPstylerError, match="does not match architecture 'ViT-B-32'"):
+        load_clip_file(str(path), "ViT-B-32")
+
+
+def test_real_vit_b_32_architecture_through_auto(tmp_path):
+    model = open_clip.create_model("ViT-B-32-quickgelu", pretrained=None)
+    path = tmp_path / "ViT-B-32.safetensors"
+    save_file(state_dict_of(model), str(path))
+    clip = load_clip_file(str(path))
+    assert clip.image_size == 224
+    assert clip.model.visual.conv1.weight.shape == (768, 3, 32, 32)
+    assert sum(p.numel() for p in clip.model.parameters()) == sum(p.numel() for p in model.parameters())
+    assert torch.equal(clip.model.visual.proj, model.visual.proj)
+
+
+def test_corrupt_file_names_the_file(tmp_path):
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"\x00" * 64)
+    with pytest.raises(CLIPstylerError, match="broken.safetensors"):
+        load_clip_file(str(path))
+
+
+def test_pickle_that_is_not_weights_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": NotWeights()}, path)  # an arbitrary object: weights_only must refuse to build it
+    with pytest.raises(CLIPstylerError, match="could not read CLIP checkpoint"):
+        read_state_dict(str(path))
+
+
+def test_text_encoder_only_file(tmp_path, tiny_clip_model):
+    path = tmp_path / "clip_l.safetensors"
+    save_file({k: v for k, v in state_dict_of(tiny_clip_model).items() if not k.startswith("visual.")}, str(path))
+    with pytest.raises(CLIPstylerError, match="image encoder"):
+        load_clip_file(str(path))
+
+
+def test_missing_file():
+    with pytest.raises(CLIPstylerError, match="does not exist"):
+        load_clip_file("/nonexistent/clip.safetensors")
+
+
+def test_unknown_pretrained_tag():
+    with pytest.raises(CLIPstylerError, match="no pretrained weights"):
+        load_pretrained_clip("ViT-B-32", "no-such-tag")
+
+
+def test_pretrained_downloads_into_the_given_cache(monkeypatch, tmp_path, tiny_clip_model):
+    calls = {}
+
+    def fake_create_model(name, pretrained=None, cache_dir=None, **kwargs):
+        calls.update(name=name, pretrained=pretrained, cache_dir=cache_dir)
+        return tiny_clip_model
+
+    monkeypatch.setattr(open_clip, "create_model", fake_create_model)
+    clip = load_pretrained_clip("ViT-B-32", "openai", cache_dir=str(tmp_path))
+    assert calls == {"name": "ViT-B-32", "pretrained": "openai", "cache_dir": str(tmp_path)}
+    assert clip.name == "ViT-B-32/openai"

@@ -1,0 +1,49 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clipstyler.errors import CLIPstylerError
+from clipstyler.templates import IMAGENET_TEMPLATES
+from clipstyler.text import embed_text, encode_style_target
+
+
+class FakeCLIP:
+    """encode_text maps each text to a fixed pseudo-random vector, so averages can be checked by hand."""
+
+    name = "fake"
+
+    def encode_text(self, texts):
+        return torch.stack([torch.randn(4, generator=torch.Generator().manual_seed(hash(t) % 2**31)) for t in texts])
+
+
+def test_79_templates_as_the_authors():
+    assert len(IMAGENET_TEMPLATES) == 79
+    assert IMAGENET_TEMPLATES[0] == "a bad photo of a {}."
+    assert "a photo of many {}." not in IMAGENET_TEMPLATES
+
+
+def test_embedding_is_the_normalised_mean_of_raw_template_embeddings():
+    clip = FakeCLIP()
+    raw = clip.encode_text([t.format("wool") for t in IMAGENET_TEMPLATES])
+    assert torch.allclose(embed_text(clip, "wool"), F.normalize(raw.mean(0), dim=-1))
+
+
+def test_direction_is_normalised_difference(clip):
+    target = encode_style_target(clip, "fire", "a Photo")
+    expected = F.normalize(embed_text(clip, "fire") - embed_text(clip, "a Photo"), dim=-1)
+    assert torch.allclose(target.direction, expected, atol=1e-6)
+    assert target.direction.norm().item() == pytest.approx(1.0, abs=1e-5)
+    assert target.clip_name == clip.name
+
+
+@pytest.mark.parametrize("style, source, word", [("", "a Photo", "style text"), ("  ", "a Photo", "style text"),
+                                                 ("fire", "", "source text"), ("fire", "fire", "same")])
+def test_bad_texts_are_clear_errors(clip, style, source, word):
+    with pytest.raises(CLIPstylerError, match=word):
+        encode_style_target(clip, style, source)
+
+
+def test_works_under_inference_mode(clip):
+    with torch.inference_mode():
+        target = encode_style_target(clip, "fire")
+    assert target.direction.shape == (32,)

@@ -1,0 +1,7 @@
+"""Helpers the tests share (fixtures are in conftest.py)."""
+
+import torch
+
+
+def state_dict_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
