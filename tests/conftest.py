@@ -50,7 +50,7 @@ def vgg_file(tmp_path_factory) -> str:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def clip(tiny_clip_file) -> clipstyler.StylerCLIP:
     return clipstyler.load_clip_file(tiny_clip_file)
 
@@ -60,7 +60,7 @@ def vgg(vgg_file) -> clipstyler.VGGContent:
     return clipstyler.load_vgg19(vgg_file)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def target(clip) -> StyleTarget:
     return clipstyler.encode_style_target(clip, "white wool")
 

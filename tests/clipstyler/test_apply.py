@@ -1,0 +1,45 @@
+import torch
+
+from clipstyler.apply import apply_stylenet
+from clipstyler.stylenet import build_stylenet
+
+
+def test_one_forward_per_frame_in_chunks_matches_unchunked():
+    net = build_stylenet(seed=0).eval()
+    frames = torch.rand(5, 3, 32, 40)
+    calls = []
+    chunked = apply_stylenet(net, frames, chunk_size=2, on_chunk=lambda done, total: calls.append((done, total)))
+    whole = apply_stylenet(net, frames, chunk_size=8)
+    assert chunked.shape == (5, 3, 32, 40)
+    assert torch.allclose(chunked, whole, atol=1e-6)
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+    with torch.no_grad():
+        assert torch.allclose(whole, net(frames), atol=1e-6)
+
+
+def test_any_size_is_padded_and_cropped_back():
+    out = apply_stylenet(build_stylenet(seed=0), torch.rand(2, 3, 37, 53))
+    assert out.shape == (2, 3, 37, 53) and 0 <= out.min() and out.max() <= 1
+
+
+def test_processing_size_resizes_there_and_back():
+    out = apply_stylenet(build_stylenet(seed=0), torch.rand(1, 3, 60, 90), size=32)
+    assert out.shape == (1, 3, 60, 90)
+
+
+def test_out_of_memory_halves_the_chunk(monkeypatch):
+    from clipstyler import apply as apply_module
+
+    seen = []
+    real_forward = apply_module._forward
+
+    def flaky_forward(net, images, *args):
+        seen.append(images.shape[0])
+        if images.shape[0] > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return real_forward(net, images, *args)
+
+    monkeypatch.setattr(apply_module, "_forward", flaky_forward)
+    out = apply_stylenet(build_stylenet(seed=0), torch.rand(6, 3, 16, 16), chunk_size=8)
+    assert out.shape == (6, 3, 16, 16)
+    assert seen == [6, 4, 2, 2, 2]  # 8 (6 left) fails, 4 fails, then three chunks of 2
