@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
     for _ in range(args.warmup):
         apply_stylenet(net, frames[:args.chunk_size], device, chunk_size=args.chunk_size, precision=precision)
     report.reset_peak_memory(device)
-    times = []
+    times, other_load = [], report.OtherLoad()
     for _ in range(max(1, args.repeats)):
         start = report.now(device)
         apply_stylenet(net, frames, device, chunk_size=args.chunk_size, precision=precision)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict:
         "frames": args.frames,
         "chunk_size": args.chunk_size,
         "precision": precision,
-        **report.environment(device),
+        **report.environment(device, other_load),
     }
     report.emit("apply (clipstyler.apply.apply_stylenet)", result)
     return result

@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> dict:
     clock = StepClock(device)
     with objective_ready_clock(device) as ready:
         loop_start = report.now(device)
+        other_load = report.OtherLoad()
         train_stylenet(content, clip, vgg, target, settings, device, callback=clock)
     step_zero = ready[0] if ready else loop_start
     result = {
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> dict:
         "clip": args.clip,
         "precision": resolve_precision(args.precision, device),
         "total_s": round(time.perf_counter() - start, 4),
-        **report.environment(device),
+        **report.environment(device, other_load),
     }
     report.emit("optimize (clipstyler.optimize.train_stylenet)", result)
     return result

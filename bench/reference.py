@@ -149,6 +149,7 @@ def run(args: argparse.Namespace) -> dict:
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=100, gamma=0.5)
     cropper, augment = make_augmentations(args.crop_size)
     loop_start = report.now(device)
+    other_load = report.OtherLoad()
     stamps = []
     for _ in range(args.steps):
         reference_step(content, content_features, source_features, direction, net, clip, vgg, cropper, augment,
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
         "steps": args.steps,
         "clip": args.clip,
         "precision": "fp32",
-        **report.environment(device),
+        **report.environment(device, other_load),
     }
     report.emit("reference COST MODEL (authors' loop, not the product)", result)
     return result

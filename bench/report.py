@@ -54,6 +54,41 @@ def peak_memory_mb(device: torch.device) -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
+def _machine_busy_s() -> float | None:
+    """CPU seconds all processes have used since boot (from /proc/stat), or None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class OtherLoad:
+    """How busy OTHER processes kept the machine during a run: their CPU seconds per wall second (cores' worth).
+
+    On a 2-core machine 0.0 is a clean run; 1.0 means another process used a whole core, and the timings are not
+    trustworthy (torch's threads then wait for a core at every parallel op).
+    """
+
+    def __init__(self) -> None:
+        self.start_wall, self.start_machine, self.start_own = time.perf_counter(), _machine_busy_s(), _own_cpu_s()
+
+    def cores(self) -> float | None:
+        machine = _machine_busy_s()
+        if machine is None or self.start_machine is None:
+            return None
+        wall = time.perf_counter() - self.start_wall
+        other = (machine - self.start_machine) - (_own_cpu_s() - self.start_own)
+        return round(max(0.0, other) / wall, 2) if wall > 0 else None
+
+
 def step_figures(start: float, stamps: list[float]) -> dict:
     """Timing from the loop's start and the end time of each step.
 
@@ -107,9 +142,10 @@ def load_average() -> float | None:
         return None
 
 
-def environment(device: torch.device) -> dict:
-    """Where and when the figures were taken."""
+def environment(device: torch.device, other_load: OtherLoad | None = None) -> dict:
+    """Where and when the figures were taken (and how busy other processes kept the machine, if measured)."""
     return {
+        "other_load_cores": other_load.cores() if other_load is not None else None,
         "device": str(device),
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),

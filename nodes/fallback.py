@@ -143,11 +143,10 @@ def _models_dir() -> str:
     return os.environ.get("CLIPSTYLER_MODELS_DIR", default)
 
 
-_folders: dict[str, tuple[list[str], set[str]]] = {}
-
-
 def _folder(name: str) -> tuple[list[str], set[str]]:
-    return _folders.setdefault(name, ([os.path.join(folder_paths.models_dir, name)], set()))
+    """A registered folder; unknown names default to models_dir/name, as ComfyUI's standard folders do."""
+    registry = folder_paths.folder_names_and_paths
+    return registry.setdefault(name, ([os.path.join(folder_paths.models_dir, name)], set()))
 
 
 def _add_model_folder_path(name: str, path: str, is_default: bool = False) -> None:
@@ -190,7 +189,7 @@ def _get_save_image_path(prefix: str, output_dir: str, *_) -> tuple[str, str, in
 
 
 folder_paths = types.SimpleNamespace(
-    folder_names_and_paths=_folders,
+    folder_names_and_paths={},
     models_dir=_models_dir(),
     add_model_folder_path=_add_model_folder_path,
     get_folder_paths=_get_folder_paths,

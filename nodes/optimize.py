@@ -6,7 +6,7 @@ import torch
 
 from clipstyler.image import check_image, to_bchw, to_bhwc
 from clipstyler.optimize import stylize
-from clipstyler.postprocess import paper_display
+from clipstyler import postprocess
 from clipstyler.settings import PRECISIONS, StyleSettings
 from clipstyler.stylenet_file import TrainedStyle
 from clipstyler.vgg import VGG19_FILENAME
@@ -105,7 +105,7 @@ class StyleNetOptimize(io.ComfyNode):
             content = to_bchw(image.detach().clone())
             result = stylize(content, clip, vgg_model, target, style_settings, device, shared, progress)
         model_management.soft_empty_cache()
-        images = paper_display(result.images) if paper_display else result.images
+        images = postprocess.paper_display(result.images) if paper_display else result.images
         style = TrainedStyle(result.stylenet, target.style_text, target.source_text, clip.name,
                              style_settings.to_dict())
         return io.NodeOutput(to_bhwc(images).to(model_management.intermediate_device()), style)

@@ -18,7 +18,6 @@ import clipstyler
 from clipstyler.text import StyleTarget
 from tests_support import state_dict_of
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_tiny_clip_model(seed: int = 0) -> CLIP:

@@ -5,3 +5,7 @@ import torch
 
 def state_dict_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
