@@ -7,7 +7,6 @@ A randomly initialised StyleNet (the cost is the architecture's) stylizes `frame
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 

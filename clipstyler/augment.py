@@ -32,13 +32,15 @@ class PatchParams:
     homography: torch.Tensor
     crop_size: int
 
+    def _map(self, f) -> PatchParams:
+        return PatchParams(f(self.image_index), f(self.top), f(self.left), f(self.homography), self.crop_size)
+
     def to(self, device: torch.device | str) -> PatchParams:
-        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        return PatchParams(move(self.image_index), move(self.top), move(self.left), move(self.homography), self.crop_size)
+        return self._map(lambda t: t.to(device, non_blocking=True))
 
     def select(self, index: slice) -> PatchParams:
         """The params of a slice of the crops (for feeding CLIP in chunks)."""
-        return PatchParams(self.image_index[index], self.top[index], self.left[index], self.homography[index], self.crop_size)
+        return self._map(lambda t: t[index])
 
     def __len__(self) -> int:
         return int(self.image_index.shape[0])

@@ -73,7 +73,7 @@ def _check_full_clip(state: dict[str, torch.Tensor], path: str) -> None:
     has_vision = any(k.startswith("visual.") for k in state)
     has_text = "token_embedding.weight" in state or any(k.startswith("text.") for k in state)
     if not has_vision or not has_text:
-        missing = "image encoder ('visual.*')" if not has_vision else "text encoder ('token_embedding', 'transformer.*')"
+        missing = "image encoder ('visual.*')" if not has_vision else "text encoder ('token_embedding', ...)"
         raise CLIPstylerError(
             f"{os.path.basename(path)!r} has no {missing}: CLIPstyler needs a full CLIP with both encoders, "
             "such as OpenAI's ViT-B-32.pt or open_clip's open_clip_model.safetensors (ComfyUI's text-encoder-only "

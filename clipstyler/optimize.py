@@ -124,7 +124,7 @@ def stylize(
     clip: StylerCLIP,
     vgg: VGGContent,
     target: StyleTarget,
-    settings: StyleSettings = StyleSettings(),
+    settings: StyleSettings | None = None,
     device: torch.device | str = "cpu",
     shared: bool = False,
     callback: StepCallback | None = None,
@@ -133,6 +133,7 @@ def stylize(
 
     shared=False trains one StyleNet per image (the paper); shared=True trains one across the batch and applies it.
     """
+    settings = settings or StyleSettings()
     if images.dim() != 4 or images.shape[1] != 3:
         raise CLIPstylerError(f"images must be (batch, 3, height, width), got {tuple(images.shape)}")
     height, width = images.shape[-2:]
@@ -148,9 +149,10 @@ def stylize(
     else:
         outputs = []
         for i in range(content.shape[0]):
-            net, losses = train_stylenet(content[i:i + 1], clip, vgg, target, settings, device, callback, i, len(content))
+            image = content[i:i + 1]
+            net, losses = train_stylenet(image, clip, vgg, target, settings, device, callback, i, len(content))
             with torch.no_grad():
-                outputs.append(resize(net.eval()(content[i:i + 1].to(device)).float().cpu(), (height, width)))
+                outputs.append(resize(net.eval()(image.to(device)).float().cpu(), (height, width)))
     return StyleResult(
         images=torch.cat(outputs).cpu(),
         stylenet=net.eval().cpu(),

@@ -6,7 +6,6 @@ import json
 import os
 from dataclasses import dataclass, field
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 

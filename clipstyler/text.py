@@ -49,7 +49,9 @@ def encode_style_target(
     if not style_text:
         raise CLIPstylerError("style text is empty: type the style you want, e.g. 'oil painting by Van Gogh'")
     if not source_text:
-        raise CLIPstylerError(f"source text is empty: describe the input's current look (default {DEFAULT_SOURCE_TEXT!r})")
+        raise CLIPstylerError(
+            f"source text is empty: describe the input's current look (default {DEFAULT_SOURCE_TEXT!r})"
+        )
     if style_text == source_text:
         raise CLIPstylerError("style text and source text are the same, so there is no direction to move in")
     with torch.inference_mode(False), torch.no_grad():

@@ -7,7 +7,8 @@ import os
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from torchvision.models import VGG19_Weights, vgg19
+from torchvision.models import VGG19_Weights
+from torchvision.models.vgg import cfgs, make_layers
 
 from .errors import CLIPstylerError
 
@@ -29,7 +30,8 @@ class VGGContent(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = vgg19(weights=None).features[: CONTENT_LAYERS[-1] + 1]
+        # torchvision's VGG-19 feature layers (config "E"), built alone: the classifier is never needed.
+        self.features = make_layers(cfgs["E"])[: CONTENT_LAYERS[-1] + 1]
         for module in self.features:
             if isinstance(module, nn.ReLU):
                 module.inplace = False  # so a layer's output is never changed behind our back
@@ -69,7 +71,7 @@ def _read_weights(path: str) -> dict[str, torch.Tensor]:
 
 
 def load_vgg19(path: str) -> VGGContent:
-    """VGGContent with weights from a torchvision VGG-19 state dict file (full, or its 'features.*' part), on the CPU."""
+    """VGGContent from a torchvision VGG-19 state dict file (full, or its 'features.*' part), on the CPU."""
     if not os.path.isfile(path):
         raise CLIPstylerError(f"VGG-19 weights {path!r} do not exist")
     state = _read_weights(path)
@@ -86,7 +88,8 @@ def load_vgg19(path: str) -> VGGContent:
     try:
         model.features.load_state_dict(features)
     except RuntimeError as error:
-        raise CLIPstylerError(f"{os.path.basename(path)!r} has weights of the wrong shape for VGG-19: {error}") from error
+        name = os.path.basename(path)
+        raise CLIPstylerError(f"{name!r} has weights of the wrong shape for VGG-19: {error}") from error
     return model
 
 

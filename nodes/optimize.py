@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from clipstyler import postprocess
 from clipstyler.image import check_image, to_bchw, to_bhwc
 from clipstyler.optimize import stylize
-from clipstyler import postprocess
 from clipstyler.settings import PRECISIONS, StyleSettings
 from clipstyler.stylenet_file import TrainedStyle
 from clipstyler.vgg import VGG19_FILENAME

@@ -6,18 +6,15 @@ random weights stand in for the pretrained files that cannot be had in tests.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 from safetensors.torch import save_file
+from tests_support import state_dict_of
 from torchvision.models import vgg19
 
 import clipstyler
 from clipstyler.text import StyleTarget
-from tests_support import state_dict_of
-
 
 
 def make_tiny_clip_model(seed: int = 0) -> CLIP:

@@ -19,7 +19,6 @@ import uuid
 
 import pytest
 from PIL import Image
-
 from tests_support import REPO
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")

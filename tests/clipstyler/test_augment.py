@@ -16,8 +16,8 @@ def test_crops_are_the_image_slices():
     p = params(images=2)
     crops = cut_crops(images, p)
     for i in range(len(p)):
-        b, t, l = int(p.image_index[i]), int(p.top[i]), int(p.left[i])
-        assert torch.equal(crops[i], images[b, :, t:t + 16, l:l + 16])
+        b, top, left = int(p.image_index[i]), int(p.top[i]), int(p.left[i])
+        assert torch.equal(crops[i], images[b, :, top:top + 16, left:left + 16])
 
 
 def test_homography_moves_corners_within_torchvision_bounds():

@@ -2,10 +2,10 @@ import subprocess
 import sys
 
 from PIL import Image
+from tests_support import REPO
 
 from clipstyler.cli import main
 from clipstyler.stylenet_file import load_style
-from tests_support import REPO
 
 FAST = ["--steps", "2", "--size", "64", "--crop-size", "32", "--crops", "4", "--device", "cpu"]
 

@@ -2,10 +2,10 @@ import open_clip
 import pytest
 import torch
 from safetensors.torch import save_file
+from tests_support import state_dict_of
 
 from clipstyler.clip_loading import load_clip_file, load_pretrained_clip, read_state_dict
 from clipstyler.errors import CLIPstylerError
-from tests_support import state_dict_of
 
 IMAGE = torch.rand(2, 3, 224, 224)
 
@@ -17,7 +17,8 @@ class NotWeights:
 def same_embeddings(clip, model):
     with torch.no_grad():
         ours = clip.encode_image(IMAGE)
-        theirs = model.encode_image((IMAGE - torch.tensor(clip.mean).view(1, 3, 1, 1)) / torch.tensor(clip.std).view(1, 3, 1, 1))
+        mean, std = torch.tensor(clip.mean).view(1, 3, 1, 1), torch.tensor(clip.std).view(1, 3, 1, 1)
+        theirs = model.encode_image((IMAGE - mean) / std)
     return torch.allclose(ours, theirs, atol=1e-5)
 
 

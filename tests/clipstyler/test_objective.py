@@ -26,8 +26,8 @@ def spec_total_loss(net, content, clip, vgg, target, params, s: StyleSettings):
     dt = target.direction
     patch_losses = []
     for i in range(len(params)):
-        t, l = int(params.top[i]), int(params.left[i])
-        crop = out[:, :, t:t + s.crop_size, l:l + s.crop_size]
+        top, left = int(params.top[i]), int(params.left[i])
+        crop = out[:, :, top:top + s.crop_size, left:left + s.crop_size]
         warped = warp_perspective(crop, params.homography[i:i + 1], (s.crop_size, s.crop_size), align_corners=True)
         crop224 = F.interpolate(warped, size=(224, 224), mode="bilinear", align_corners=False)
         direction = F.normalize(encode(clip, crop224) - source, dim=-1)
