@@ -55,6 +55,7 @@ class StepClock:
 
     def __call__(self, step: StepReport) -> None:
         self.stamps.append(report.now(self.device))
+        report.progress(step.step, step.steps, self.stamps)
 
 
 @contextlib.contextmanager

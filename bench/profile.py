@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(size=256, crops=16, steps=3)
     parser.add_argument("--top", type=int, default=25, help="rows of the op table (default 25)")
     parser.add_argument("--trace", default="", help="also write a Chrome trace to this file")
+    parser.add_argument("--by-shape", action="store_true", help="group the table by input shapes too")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -32,8 +33,9 @@ def run(args: argparse.Namespace) -> dict:
     args.steps = max(args.steps, 3)
     content = load_content(args.image, args.size)
     clip, vgg, target = build_models(args.clip, device)
+    other_load = report.OtherLoad()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities, schedule=schedule(wait=1, warmup=1, active=1), record_shapes=False,
+    with profile(activities=activities, schedule=schedule(wait=1, warmup=1, active=1), record_shapes=args.by_shape,
                  profile_memory=False) as profiler:
         def callback(step):
             report.synchronize(device)
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> dict:
 
         train_stylenet(content, clip, vgg, target, settings_from(args), device, callback=callback)
     sort_key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    print(profiler.key_averages().table(sort_by=sort_key, row_limit=args.top, max_name_column_width=60))
+    averages = profiler.key_averages(group_by_input_shape=args.by_shape)
+    print(averages.table(sort_by=sort_key, row_limit=args.top, max_name_column_width=50, max_shapes_column_width=70))
     if args.trace:
         profiler.export_chrome_trace(args.trace)
     events = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
@@ -49,6 +52,6 @@ def run(args: argparse.Namespace) -> dict:
     top = [{"op": e.key, "self_cpu_ms": round(e.self_cpu_time_total / 1e3, 1), "calls": e.count,
             "share": round(e.self_cpu_time_total / total_us, 4)} for e in events[:args.top]]
     result = {"benchmark": "profile", "self_cpu_total_ms": round(total_us / 1e3, 1), "top": top, "size": args.size,
-              "crops": args.crops, "precision": args.precision, **report.environment(device)}
+              "crops": args.crops, "precision": args.precision, **report.environment(device, other_load)}
     print(__import__("json").dumps(result), flush=True)
     return result

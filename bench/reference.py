@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> dict:
         reference_step(content, content_features, source_features, direction, net, clip, vgg, cropper, augment,
                        args.crops, optimizer, scheduler)
         stamps.append(report.now(device))
+        report.progress(len(stamps), args.steps, stamps)
     result = {
         "benchmark": "reference",
         "note": "cost model of the authors' loop, not the product",

@@ -89,6 +89,13 @@ class OtherLoad:
         return round(max(0.0, other) / wall, 2) if wall > 0 else None
 
 
+def progress(step: int, steps: int, stamps: list[float]) -> None:
+    """A line per finished step (on stderr, so stdout stays table + JSON), for long runs."""
+    since = stamps[-1] - stamps[-2] if len(stamps) > 1 else None
+    shown = f"{since:.2f} s since the previous step" if since is not None else "first step"
+    print(f"  step {step}/{steps} done ({shown})", file=sys.stderr, flush=True)
+
+
 def step_figures(start: float, stamps: list[float]) -> dict:
     """Timing from the loop's start and the end time of each step.
 
