@@ -19,12 +19,16 @@ from .optimize import load_content
 
 # Above this much frame data (inputs + outputs) on the CPU, print a note that the run may be slow.
 LARGE_RUN_MB = 4096
+# --chunk-size 0 (auto): as many frames per pass as hold this many pixels (8 frames of 512 x 512), at least 1.
+# StyleNet keeps several full-resolution 16-48 channel maps per frame, about 0.8 GB per 1024 x 1024 frame in fp32.
+AUTO_CHUNK_PIXELS = 8 * 512 * 512
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=512, help="frame long side in px (default 512)")
     parser.add_argument("--frames", type=int, default=64, help="frames in the batch (default 64)")
-    parser.add_argument("--chunk-size", type=int, default=8, help="frames per StyleNet pass (default 8)")
+    parser.add_argument("--chunk-size", type=int, default=0,
+                        help="frames per StyleNet pass; 0 (default) = auto: 8 at 512 px, 2 at 1024, 1 at 2048")
     parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up passes of one chunk (default 1)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs over all frames; the best counts")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
@@ -41,6 +45,11 @@ def make_frames(path: str, size: int, frames: int) -> torch.Tensor:
     return noise.add_(image).clamp_(0, 1)
 
 
+def auto_chunk_size(height: int, width: int) -> int:
+    """Frames per pass for a pixel budget of AUTO_CHUNK_PIXELS."""
+    return max(1, AUTO_CHUNK_PIXELS // (height * width))
+
+
 def frame_data_mb(frames: torch.Tensor) -> float:
     """Inputs plus outputs (the result is a float tensor of the same shape) in MiB."""
     return 2 * frames.numel() * frames.element_size() / 2**20
@@ -54,15 +63,16 @@ def run(args: argparse.Namespace) -> dict:
     if device.type == "cpu" and frame_data_mb(frames) > LARGE_RUN_MB:
         print(f"note: {args.frames} frames of {tuple(frames.shape[-2:])} hold {frame_data_mb(frames):.0f} MiB "
               "in and out; on a CPU this is slow, lower --frames for a quicker figure", flush=True)
+    chunk = args.chunk_size or auto_chunk_size(*frames.shape[-2:])
     net = build_stylenet(seed=0)
     precision = resolve_precision(args.precision, device)
     for _ in range(args.warmup):
-        apply_stylenet(net, frames[:args.chunk_size], device, chunk_size=args.chunk_size, precision=precision)
+        apply_stylenet(net, frames[:chunk], device, chunk_size=chunk, precision=precision)
     report.reset_peak_memory(device)
     times, other_load = [], report.OtherLoad()
     for _ in range(max(1, args.repeats)):
         start = report.now(device)
-        apply_stylenet(net, frames, device, chunk_size=args.chunk_size, precision=precision)
+        apply_stylenet(net, frames, device, chunk_size=chunk, precision=precision)
         times.append(report.now(device) - start)
     best = min(times)
     result = {
@@ -75,7 +85,7 @@ def run(args: argparse.Namespace) -> dict:
         "size": args.size,
         "frame_hw": list(frames.shape[-2:]),
         "frames": args.frames,
-        "chunk_size": args.chunk_size,
+        "chunk_size": chunk,
         "precision": precision,
         **report.environment(device, other_load),
     }

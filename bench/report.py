@@ -96,6 +96,18 @@ def progress(step: int, steps: int, stamps: list[float]) -> None:
     print(f"  step {step}/{steps} done ({shown})", file=sys.stderr, flush=True)
 
 
+def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """The CPU's fp32 matmul speed right now (best of `repeats`), in GFLOP/s: a yardstick recorded with the figures,
+    since a shared or virtual machine can run the same code at very different speeds from one minute to the next."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return round(2 * size**3 / best / 1e9, 1)
+
+
 def step_figures(start: float, stamps: list[float]) -> dict:
     """Timing from the loop's start and the end time of each step.
 
@@ -153,6 +165,7 @@ def environment(device: torch.device, other_load: OtherLoad | None = None) -> di
     """Where and when the figures were taken (and how busy other processes kept the machine, if measured)."""
     return {
         "other_load_cores": other_load.cores() if other_load is not None else None,
+        "cpu_matmul_gflops": matmul_gflops(),
         "device": str(device),
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),

@@ -7,6 +7,7 @@ a progress bar that records its updates, and a folder registry rooted at $CLIPST
 from __future__ import annotations
 
 import os
+import re
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,13 +180,13 @@ def _get_full_path_or_raise(name: str, filename: str) -> str:
 
 
 def _get_save_image_path(prefix: str, output_dir: str, *_) -> tuple[str, str, int, str, str]:
-    folder = os.path.join(output_dir, os.path.dirname(prefix))
-    name = os.path.basename(prefix)
+    """(folder, name, next counter, subfolder, prefix), as ComfyUI's: the counter follows the highest name_NNNNN."""
+    subfolder, name = os.path.split(prefix)
+    folder = os.path.join(output_dir, subfolder)
     os.makedirs(folder, exist_ok=True)
-    taken = [f for f in os.listdir(folder) if f.startswith(name + "_")]
-    counter = 1 + max((int(f[len(name) + 1:].split("_")[0].split(".")[0]) for f in taken
-                       if f[len(name) + 1:].split("_")[0].split(".")[0].isdigit()), default=0)
-    return folder, name, counter, os.path.dirname(prefix), prefix
+    numbered = re.compile(rf"{re.escape(name)}_(\d+)")
+    counters = [int(match.group(1)) for file in os.listdir(folder) if (match := numbered.match(file))]
+    return folder, name, max(counters, default=0) + 1, subfolder, prefix
 
 
 folder_paths = types.SimpleNamespace(

@@ -23,17 +23,17 @@ class SaveStyleNet(io.ComfyNode):
             is_output_node=True,
             inputs=[
                 StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize."),
-                io.String.Input("filename_prefix", default="clipstyler/style",
-                                tooltip="Name inside models/clipstyler; a counter is added (style_00001.safetensors)."),
+                io.String.Input("filename_prefix", default="style",
+                                tooltip="File name inside models/clipstyler (may include subfolders); a counter is "
+                                "added: style_00001.safetensors."),
             ],
             outputs=[io.String.Output(display_name="filename", tooltip="The file written, as Load StyleNet lists it.")],
         )
 
     @classmethod
-    def execute(cls, stylenet, filename_prefix="clipstyler/style") -> io.NodeOutput:
+    def execute(cls, stylenet, filename_prefix="style") -> io.NodeOutput:
         root = folders.first_folder(folders.STYLENETS)
-        prefix = filename_prefix.strip().removeprefix("clipstyler/") or "style"
-        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, root)
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix.strip() or "style", root)
         filename = f"{name}_{counter:05}.safetensors"
         save_style(stylenet, os.path.join(folder, filename))
         listed = f"{subfolder}/{filename}" if subfolder else filename

@@ -36,6 +36,7 @@ def test_open_clip_bin_state_dict_with_wrapper(tmp_path, tiny_clip_model):
     assert same_embeddings(load_clip_file(str(path)), tiny_clip_model)
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_openai_torchscript_archive(tmp_path, tiny_clip_model):
     path = tmp_path / "ViT-tiny.pt"  # OpenAI's .pt files are TorchScript archives
     traced = torch.jit.trace_module(tiny_clip_model, {"encode_image": (IMAGE[:1],)})

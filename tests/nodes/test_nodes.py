@@ -96,8 +96,8 @@ def test_graph_load_target_optimize_apply_save_load(models_dir, recorded_bars):
     (applied_one,) = run("CLIPstylerFastStyleApply", style, image, size=64)
     assert torch.allclose(applied_one, stylized, atol=2e-2)  # the net's output at the size it was trained at
 
-    (name,) = run("CLIPstylerSaveStyleNet", style, "clipstyler/wool")
-    (second,) = run("CLIPstylerSaveStyleNet", style, "clipstyler/wool")
+    (name,) = run("CLIPstylerSaveStyleNet", style, "wool")
+    (second,) = run("CLIPstylerSaveStyleNet", style, "wool")
     assert (name, second) == ("wool_00001.safetensors", "wool_00002.safetensors")
     assert os.path.isfile(models_dir / "clipstyler" / name)
     assert name in N["CLIPstylerLoadStyleNet"].define_schema().inputs[0].options["options"]
