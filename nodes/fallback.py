@@ -7,7 +7,6 @@ a progress bar that records its updates, and a folder registry rooted at $CLIPST
 from __future__ import annotations
 
 import os
-import re
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,12 +179,18 @@ def _get_full_path_or_raise(name: str, filename: str) -> str:
 
 
 def _get_save_image_path(prefix: str, output_dir: str, *_) -> tuple[str, str, int, str, str]:
-    """(folder, name, next counter, subfolder, prefix), as ComfyUI's: the counter follows the highest name_NNNNN."""
+    """(folder, name, next counter, subfolder, prefix) with ComfyUI's rule: a file counts only as name_NNNNN_..."""
     subfolder, name = os.path.split(prefix)
     folder = os.path.join(output_dir, subfolder)
     os.makedirs(folder, exist_ok=True)
-    numbered = re.compile(rf"{re.escape(name)}_(\d+)")
-    counters = [int(match.group(1)) for file in os.listdir(folder) if (match := numbered.match(file))]
+
+    def counter(file: str) -> int:
+        try:
+            return int(file[len(name) + 1:].split("_")[0])
+        except ValueError:
+            return 0
+
+    counters = [counter(file) for file in os.listdir(folder) if file.startswith(name + "_")]
     return folder, name, max(counters, default=0) + 1, subfolder, prefix
 
 

@@ -25,7 +25,7 @@ class SaveStyleNet(io.ComfyNode):
                 StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize."),
                 io.String.Input("filename_prefix", default="style",
                                 tooltip="File name inside models/clipstyler (may include subfolders); a counter is "
-                                "added: style_00001.safetensors."),
+                                "added: style_00001_.safetensors."),
             ],
             outputs=[io.String.Output(display_name="filename", tooltip="The file written, as Load StyleNet lists it.")],
         )
@@ -34,7 +34,7 @@ class SaveStyleNet(io.ComfyNode):
     def execute(cls, stylenet, filename_prefix="style") -> io.NodeOutput:
         root = folders.first_folder(folders.STYLENETS)
         folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix.strip() or "style", root)
-        filename = f"{name}_{counter:05}.safetensors"
+        filename = f"{name}_{counter:05}_.safetensors"  # ComfyUI's counter only sees name_NNNNN_ names
         save_style(stylenet, os.path.join(folder, filename))
         listed = f"{subfolder}/{filename}" if subfolder else filename
         return io.NodeOutput(listed, ui={"text": [listed]})

@@ -38,7 +38,7 @@ def _free_port() -> int:
 
 class Server:
     def __init__(self, base: str, port: int, log_path: str) -> None:
-        self.url, self.log_path = f"http://127.0.0.1:{port}", log_path
+        self.base, self.url, self.log_path = base, f"http://127.0.0.1:{port}", log_path
         python = os.environ.get("COMFYUI_PYTHON", sys.executable)
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
@@ -172,6 +172,17 @@ def test_each_example_workflow_runs(server, workflow_file):
     images = [image for output in entry["outputs"].values() for image in output.get("images", [])]
     assert images, "the workflow saved no image"
     assert "CLIPstyler image 1/1 step 4/4" in server.logs()  # per-step progress reached the node's callback
+
+
+def test_saved_stylenets_get_new_names_each_run(server):
+    workflow = json.load(open(os.path.join(REPO, "example_workflows", "clipstyler_text_style.json")))
+    saved = os.path.join(server.base, "models", "clipstyler")
+    before = set(os.listdir(saved)) if os.path.isdir(saved) else set()
+    for seed in (101, 102):  # a new seed, so ComfyUI's cache does not skip the run
+        overrides = {**OVERRIDES, "CLIPstylerStyleNetOptimize": {**SMALL, "seed": seed}}
+        prompt = to_api_prompt(workflow, server.get("/object_info"), overrides)
+        assert server.run(prompt)["status"]["status_str"] == "success"
+    assert len(set(os.listdir(saved)) - before) == 2  # ComfyUI's counter saw the earlier file: none overwritten
 
 
 def test_cancel_stops_a_long_optimisation(server):

@@ -98,7 +98,7 @@ def test_graph_load_target_optimize_apply_save_load(models_dir, recorded_bars):
 
     (name,) = run("CLIPstylerSaveStyleNet", style, "wool")
     (second,) = run("CLIPstylerSaveStyleNet", style, "wool")
-    assert (name, second) == ("wool_00001.safetensors", "wool_00002.safetensors")
+    assert (name, second) == ("wool_00001_.safetensors", "wool_00002_.safetensors")
     assert os.path.isfile(models_dir / "clipstyler" / name)
     assert name in N["CLIPstylerLoadStyleNet"].define_schema().inputs[0].options["options"]
     loaded, text = run("CLIPstylerLoadStyleNet", name)
