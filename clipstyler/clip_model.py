@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .clip_speedups import speed_up_vision_tower
+
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -42,6 +44,7 @@ class StylerCLIP:
 
     def __post_init__(self) -> None:
         freeze(self.model)
+        speed_up_vision_tower(self.model)
 
     @property
     def device(self) -> torch.device:
