@@ -13,8 +13,20 @@ from .stylenet import StyleNet
 log = logging.getLogger(__name__)
 
 
-def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
-    return (torch.OutOfMemoryError,) if hasattr(torch, "OutOfMemoryError") else (torch.cuda.OutOfMemoryError,)
+# Auto chunking: about this many pixels per forward pass (8 frames at 512 px, 2 at 1024, 1 at 2048); a StyleNet
+# pass holds several full-resolution 16-48 channel maps, about 0.8 GB per 1024 px frame in fp32.
+AUTO_CHUNK_PIXELS = 8 * 512 * 512
+
+
+def auto_chunk_size(height: int, width: int) -> int:
+    return max(1, AUTO_CHUNK_PIXELS // (height * width))
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's plain RuntimeError."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
 
 
 def _forward(net: StyleNet, images: torch.Tensor, size: int, precision: str, device: torch.device) -> torch.Tensor:
@@ -37,7 +49,7 @@ def apply_stylenet(
     net: StyleNet,
     images: torch.Tensor,
     device: torch.device | str = "cpu",
-    chunk_size: int = 8,
+    chunk_size: int = 0,
     size: int = 0,
     precision: str = "fp32",
     on_chunk=None,
@@ -47,18 +59,21 @@ def apply_stylenet(
     Args:
         size: 0 runs at each image's own resolution (edge-padded to a multiple of 8, then cropped back); otherwise
             the long side is resized to size for the pass and the result back to the input's size.
-        chunk_size: images per forward pass; halved and retried when the device runs out of memory.
+        chunk_size: images per forward pass (0: auto, from the frame size); halved and retried when the device
+            runs out of memory.
         on_chunk: called with (done, total) after each chunk (for progress and cancel).
     """
     device = torch.device(device)
     precision = resolve_precision(precision, device)
     net = net.to(device).eval()
-    outputs, start, chunk = [], 0, max(1, chunk_size)
+    pass_hw = processing_size(*images.shape[-2:], size) if size > 0 else images.shape[-2:]
+    chunk = chunk_size if chunk_size > 0 else auto_chunk_size(*pass_hw)
+    outputs, start = [], 0
     while start < images.shape[0]:
         try:
             outputs.append(_forward(net, images[start:start + chunk], size, precision, device).cpu())
-        except _out_of_memory_errors():
-            if chunk == 1:
+        except (torch.OutOfMemoryError, RuntimeError) as error:
+            if chunk == 1 or not _is_out_of_memory(error):
                 raise
             chunk //= 2
             log.warning("out of memory in StyleNet apply; retrying with %d images per pass", chunk)

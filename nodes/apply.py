@@ -22,8 +22,9 @@ class FastStyleApply(io.ComfyNode):
             inputs=[
                 StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize or Load StyleNet."),
                 io.Image.Input("image", tooltip="Image batch to stylize (any size)."),
-                io.Int.Input("chunk_size", default=8, min=1, max=1024,
-                             tooltip="Frames per forward pass; halved automatically when memory runs out."),
+                io.Int.Input("chunk_size", default=0, min=0, max=1024,
+                             tooltip="Frames per forward pass; 0 picks it from the frame size (8 at 512 px, 2 at "
+                             "1024). Halved automatically when memory runs out."),
                 io.Int.Input("size", default=0, min=0, max=8192, step=8,
                              tooltip="0: each frame at its own resolution. Otherwise the long side used for the "
                              "pass (e.g. the size the StyleNet was trained at); the result keeps the input's size."),
@@ -34,7 +35,7 @@ class FastStyleApply(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, stylenet, image, chunk_size=8, size=0, precision="auto") -> io.NodeOutput:
+    def execute(cls, stylenet, image, chunk_size=0, size=0, precision="auto") -> io.NodeOutput:
         check_image(image, "image")
         bar = ProgressBar(image.shape[0])
 

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from clipstyler.apply import apply_stylenet
+from clipstyler.apply import apply_stylenet, auto_chunk_size
 from clipstyler.stylenet import build_stylenet
 
 
@@ -43,3 +44,28 @@ def test_out_of_memory_halves_the_chunk(monkeypatch):
     out = apply_stylenet(build_stylenet(seed=0), torch.rand(6, 3, 16, 16), chunk_size=8)
     assert out.shape == (6, 3, 16, 16)
     assert seen == [6, 4, 2, 2, 2]  # 8 (6 left) fails, 4 fails, then three chunks of 2
+
+
+def test_cpu_allocator_failure_also_halves_but_other_errors_propagate(monkeypatch):
+    from clipstyler import apply as apply_module
+
+    real_forward = apply_module._forward
+
+    def cpu_oom(net, images, *args):
+        if images.shape[0] > 1:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+        return real_forward(net, images, *args)
+
+    monkeypatch.setattr(apply_module, "_forward", cpu_oom)
+    assert apply_stylenet(build_stylenet(seed=0), torch.rand(3, 3, 16, 16), chunk_size=4).shape == (3, 3, 16, 16)
+
+    def broken(net, images, *args):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(apply_module, "_forward", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        apply_stylenet(build_stylenet(seed=0), torch.rand(3, 3, 16, 16), chunk_size=4)
+
+
+def test_auto_chunk_size_follows_the_pixel_budget():
+    assert (auto_chunk_size(512, 512), auto_chunk_size(1024, 1024), auto_chunk_size(2048, 2048)) == (8, 2, 1)
