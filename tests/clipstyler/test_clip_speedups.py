@@ -3,10 +3,10 @@ import copy
 import open_clip
 import pytest
 import torch
+from tests_support import state_dict_of
 
 from clipstyler.clip_model import freeze
 from clipstyler.clip_speedups import contiguous_attention, matmul_patch_embedding, speed_up_vision_tower
-from tests_support import state_dict_of
 
 
 def embeddings_and_input_gradient(model, images):
