@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from clipstyler.apply import apply_stylenet
+from clipstyler.apply import apply_stylenet, auto_chunk_size
 from clipstyler.precision import resolve_precision
 from clipstyler.stylenet import build_stylenet
 
@@ -19,16 +19,13 @@ from .optimize import load_content
 
 # Above this much frame data (inputs + outputs) on the CPU, print a note that the run may be slow.
 LARGE_RUN_MB = 4096
-# --chunk-size 0 (auto): as many frames per pass as hold this many pixels (8 frames of 512 x 512), at least 1.
-# StyleNet keeps several full-resolution 16-48 channel maps per frame, about 0.8 GB per 1024 x 1024 frame in fp32.
-AUTO_CHUNK_PIXELS = 8 * 512 * 512
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=512, help="frame long side in px (default 512)")
     parser.add_argument("--frames", type=int, default=64, help="frames in the batch (default 64)")
     parser.add_argument("--chunk-size", type=int, default=0,
-                        help="frames per StyleNet pass; 0 (default) = auto: 8 at 512 px, 2 at 1024, 1 at 2048")
+                        help="frames per StyleNet pass; 0 (default): apply_stylenet's auto (8 at 512 px, 1 at 2048)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up passes of one chunk (default 1)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs over all frames; the best counts")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
@@ -43,11 +40,6 @@ def make_frames(path: str, size: int, frames: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     noise = torch.rand((frames, *image.shape[1:]), generator=generator).mul_(0.02)
     return noise.add_(image).clamp_(0, 1)
-
-
-def auto_chunk_size(height: int, width: int) -> int:
-    """Frames per pass for a pixel budget of AUTO_CHUNK_PIXELS."""
-    return max(1, AUTO_CHUNK_PIXELS // (height * width))
 
 
 def frame_data_mb(frames: torch.Tensor) -> float:

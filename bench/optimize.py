@@ -12,6 +12,7 @@ import time
 
 import torch
 
+import clipstyler.clip_model as clip_model_module
 import clipstyler.optimize as optimize_module
 from clipstyler.clip_loading import random_clip
 from clipstyler.image import processing_size, resize
@@ -38,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
     parser.add_argument("--image", default=report.DEFAULT_IMAGE, help="content image (default assets/astronaut.jpg)")
     parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights (default ViT-B-32)")
+    parser.add_argument("--no-clip-speedups", action="store_true",
+                        help="build CLIP without clipstyler's exact speed-ups (clip_speedups.py), for an A/B figure")
 
 
 def load_content(path: str, size: int) -> torch.Tensor:
@@ -83,6 +86,21 @@ def objective_ready_clock(device: torch.device):
         optimize_module.StyleObjective = original
 
 
+@contextlib.contextmanager
+def without_clip_speedups(active: bool = True):
+    """While active, StylerCLIP is built as plain open_clip: clipstyler.clip_model.speed_up_vision_tower becomes a
+    no-op (restored afterwards). For A/B figures and for the reference cost model, whose CLIP has no such thing."""
+    original = getattr(clip_model_module, "speed_up_vision_tower", None)
+    if not active or original is None:
+        yield
+        return
+    clip_model_module.speed_up_vision_tower = lambda model: None
+    try:
+        yield
+    finally:
+        clip_model_module.speed_up_vision_tower = original
+
+
 def build_models(clip_name: str, device: torch.device):
     """Random-init CLIP and VGG on the device, and a style target encoded with that CLIP."""
     clip = random_clip(clip_name).to(device)
@@ -95,6 +113,18 @@ def settings_from(args: argparse.Namespace) -> StyleSettings:
                          crop_batch=args.crop_batch, precision=args.precision)
 
 
+def timed_setup(args: argparse.Namespace, device: torch.device):
+    """Build CLIP and VGG, then encode the style target; returns (clip, vgg, target, start time, seconds per part)."""
+    start = report.now(device)
+    with without_clip_speedups(args.no_clip_speedups):
+        clip = random_clip(args.clip).to(device)
+    vgg = VGGContent().to(device)
+    models_ready = report.now(device)
+    target = encode_style_target(clip, STYLE_TEXT)  # 2 x 79 prompt templates through CLIP's text encoder
+    seconds = {"models_s": round(models_ready - start, 4), "target_s": round(report.now(device) - models_ready, 4)}
+    return clip, vgg, target, start, seconds
+
+
 def run(args: argparse.Namespace) -> dict:
     """Time one train_stylenet run; returns the result dict (also printed)."""
     report.set_threads(args.threads)
@@ -102,12 +132,7 @@ def run(args: argparse.Namespace) -> dict:
     settings = settings_from(args)
     content = load_content(args.image, args.size)
     report.reset_peak_memory(device)
-    start = report.now(device)
-    clip = random_clip(args.clip).to(device)
-    vgg = VGGContent().to(device)
-    models_ready = report.now(device)
-    target = encode_style_target(clip, STYLE_TEXT)  # 2 x 79 prompt templates through CLIP's text encoder
-    target_ready = report.now(device)
+    clip, vgg, target, start, setup_parts = timed_setup(args, device)
     clock = StepClock(device)
     with objective_ready_clock(device) as ready:
         loop_start = report.now(device)
@@ -117,8 +142,7 @@ def run(args: argparse.Namespace) -> dict:
     result = {
         "benchmark": "optimize",
         "setup_s": round(step_zero - start, 4),
-        "models_s": round(models_ready - start, 4),
-        "target_s": round(target_ready - models_ready, 4),
+        **setup_parts,
         "objective_s": round(step_zero - loop_start, 4),
         **report.step_figures(step_zero, clock.stamps),
         "peak_mem_mb": round(report.peak_memory_mb(device), 1),
@@ -130,6 +154,7 @@ def run(args: argparse.Namespace) -> dict:
         "crop_batch": args.crop_batch,
         "steps": args.steps,
         "clip": args.clip,
+        "clip_speedups": not args.no_clip_speedups,
         "precision": resolve_precision(args.precision, device),
         "total_s": round(time.perf_counter() - start, 4),
         **report.environment(device, other_load),

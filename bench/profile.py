@@ -15,7 +15,7 @@ from clipstyler.optimize import train_stylenet
 
 from . import report
 from .optimize import add_arguments as add_optimize_arguments
-from .optimize import build_models, load_content, settings_from
+from .optimize import build_models, load_content, settings_from, without_clip_speedups
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     args.steps = max(args.steps, 3)
     content = load_content(args.image, args.size)
-    clip, vgg, target = build_models(args.clip, device)
+    with without_clip_speedups(args.no_clip_speedups):
+        clip, vgg, target = build_models(args.clip, device)
     other_load = report.OtherLoad()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities, schedule=schedule(wait=1, warmup=1, active=1), record_shapes=args.by_shape,

@@ -10,7 +10,8 @@ random weights of the same architectures:
   Resize(224) from torchvision.transforms, then concatenated;
 - the crops and the global view go through CLIP in two separate passes, each through their clip_normalize
   (a bicubic F.interpolate to 224, then mean/std);
-- fp32, the image squashed to size x size, Adam + StepLR, one backward of the whole loss.
+- fp32, the image squashed to size x size, Adam + StepLR, one backward of the whole loss;
+- plain open_clip CLIP (without clipstyler.clip_speedups).
 Same StyleNet (clipstyler.stylenet has the authors' layout) and the same CLIP architecture as `bench optimize`.
 """
 
@@ -30,6 +31,7 @@ from clipstyler.image_io import load_image
 from clipstyler.stylenet import build_stylenet
 
 from . import report
+from .optimize import without_clip_speedups
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -83,7 +85,8 @@ def make_augmentations(crop_size: int):
 
 def build_models(clip_name: str, device: torch.device):
     """CLIP with trainable weights (as the reference leaves them) and the full frozen VGG-19 features."""
-    clip = random_clip(clip_name).model.to(device).eval()
+    with without_clip_speedups():  # the authors' CLIP is plain
+        clip = random_clip(clip_name).model.to(device).eval()
     clip.requires_grad_(True)
     vgg = vgg19(weights=None).features.to(device).eval()
     vgg.requires_grad_(False)

@@ -1,0 +1,64 @@
+"""A/B of clipstyler's exact CLIP speed-ups (clipstyler/clip_speedups.py, found with PROFILE.md):
+`python -m bench.clip_ab 17 65`.
+
+Times CLIP encode_image forward + input gradient (what each optimisation step does to CLIP) on N images, for the
+same random weights built plain (open_clip as it is) and with the speed-ups, alternating, best of --repeats each.
+Prints both times and the largest relative differences of the embeddings and of the input gradients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from clipstyler.clip_loading import random_clip
+
+from .optimize import without_clip_speedups
+
+
+def time_encode(clip, images: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Seconds for forward + backward to the images; with the embeddings and the input gradient."""
+    x = images.clone().requires_grad_(True)
+    start = time.perf_counter()
+    embeddings = clip.encode_image(x)
+    embeddings.sum().backward()
+    return time.perf_counter() - start, embeddings.detach(), x.grad
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> str:
+    return f"{((a - b).abs().max() / b.abs().max()).item():.1e}"
+
+
+def compare(n: int, repeats: int) -> str:
+    """One line: plain vs sped-up CLIP on n random 224 px images."""
+    images = torch.rand(n, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with without_clip_speedups():
+        plain = random_clip("ViT-B-32")
+    fast = random_clip("ViT-B-32")
+    fast.model.load_state_dict(plain.model.state_dict())
+    best = {"plain": float("inf"), "fast": float("inf")}
+    results = {}
+    for _ in range(repeats):
+        for name, clip in (("plain", plain), ("fast", fast)):
+            seconds, embeddings, grad = time_encode(clip, images)
+            best[name] = min(best[name], seconds)
+            results[name] = (embeddings, grad)
+    (e0, g0), (e1, g1) = results["plain"], results["fast"]
+    return (f"N={n} threads={torch.get_num_threads()}: plain open_clip {best['plain']:.3f} s | with "
+            f"clip_speedups {best['fast']:.3f} s ({1 - best['fast'] / best['plain']:.0%} less) | embedding diff "
+            f"{_relative(e1, e0)}, input-gradient diff {_relative(g1, g0)}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.clip_ab", description=__doc__)
+    parser.add_argument("images", type=int, nargs="+", help="batch sizes (17 = 256²/16 crops, 65 = 512²/64 crops)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, alternating (default 3)")
+    args = parser.parse_args(argv)
+    for n in args.images:
+        print(compare(n, args.repeats), flush=True)
+
+
+if __name__ == "__main__":
+    main()
