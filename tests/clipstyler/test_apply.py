@@ -12,10 +12,11 @@ def test_one_forward_per_frame_in_chunks_matches_unchunked():
     chunked = apply_stylenet(net, frames, chunk_size=2, on_chunk=lambda done, total: calls.append((done, total)))
     whole = apply_stylenet(net, frames, chunk_size=8)
     assert chunked.shape == (5, 3, 32, 40)
-    assert torch.allclose(chunked, whole, atol=1e-6)
+    # oneDNN may pick another convolution algorithm for another batch size: equal up to float rounding
+    assert torch.allclose(chunked, whole, atol=1e-5)
     assert calls == [(2, 5), (4, 5), (5, 5)]
     with torch.no_grad():
-        assert torch.allclose(whole, net(frames), atol=1e-6)
+        assert torch.allclose(whole, net(frames), atol=1e-5)
 
 
 def test_any_size_is_padded_and_cropped_back():
