@@ -28,10 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames per StyleNet pass; 0 (default): apply_stylenet's auto (8 at 512 px, 1 at 2048)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up passes of one chunk (default 1)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs over all frames; the best counts")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
-    parser.add_argument("--image", default=report.DEFAULT_IMAGE, help="frame image (default assets/astronaut.jpg)")
+    report.add_common_arguments(parser, "frame image", precision="auto")
 
 
 def make_frames(path: str, size: int, frames: int) -> torch.Tensor:

@@ -34,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-size", type=int, default=128, help="crop side in px (default 128)")
     parser.add_argument("--crop-batch", type=int, default=0, help="crops per CLIP pass, 0 = all (default 0)")
     parser.add_argument("--steps", type=int, default=5, help="optimisation steps (default 5; >= 2 for s_per_step)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"))
-    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
-    parser.add_argument("--image", default=report.DEFAULT_IMAGE, help="content image (default assets/astronaut.jpg)")
+    report.add_common_arguments(parser, "content image", precision="fp32")
     parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights (default ViT-B-32)")
     parser.add_argument("--no-clip-speedups", action="store_true",
                         help="build CLIP without clipstyler's exact speed-ups (clip_speedups.py), for an A/B figure")

@@ -45,9 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crops", type=int, default=64, help="crops per step (default 64)")
     parser.add_argument("--crop-size", type=int, default=128, help="crop side in px (default 128)")
     parser.add_argument("--steps", type=int, default=3, help="optimisation steps (default 3; >= 2 for s_per_step)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
-    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
-    parser.add_argument("--image", default=report.DEFAULT_IMAGE, help="content image (default assets/astronaut.jpg)")
+    report.add_common_arguments(parser, "content image")
     parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights (default ViT-B-32)")
 
 

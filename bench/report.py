@@ -17,9 +17,20 @@ import time
 
 import torch
 
+from clipstyler.settings import PRECISIONS
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(REPO_ROOT, "assets")
 DEFAULT_IMAGE = os.path.join(ASSETS, "astronaut.jpg")
+
+
+def add_common_arguments(parser, image_help: str, precision: str | None = None) -> None:
+    """--device, --threads, --image, and --precision (with its default) where the benchmark has one."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    if precision is not None:
+        parser.add_argument("--precision", default=precision, choices=PRECISIONS)
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
+    parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"{image_help} (default assets/astronaut.jpg)")
 
 
 def set_threads(threads: int) -> None:

@@ -39,7 +39,6 @@ class StyleNetOptimize(io.ComfyNode):
             category=CATEGORY,
             description="Trains a small U-Net so the image takes on the text's style while keeping its content "
             "(CLIPstyler, Kwon & Ye 2022). Defaults are the paper's: about 200 Adam steps at 512 px.",
-            not_idempotent=False,
             inputs=[
                 io.Image.Input("image", tooltip="The content image(s)."),
                 ClipType.Input("clip", tooltip="The same CLIP the target was encoded with."),
