@@ -26,18 +26,23 @@ from clipstyler.vgg import VGGContent
 from . import report
 
 STYLE_TEXT = "oil painting by Van Gogh"
+DEFAULTS = StyleSettings()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=512, help="long side of the processing size (default 512)")
     parser.add_argument("--crops", type=int, default=64, help="crops per step (default 64)")
     parser.add_argument("--crop-size", type=int, default=128, help="crop side in px (default 128)")
-    parser.add_argument("--crop-batch", type=int, default=0, help="crops per CLIP pass, 0 = all (default 0)")
+    parser.add_argument("--crop-batch", type=int, default=DEFAULTS.crop_batch,
+                        help=f"crops per CLIP pass, 0 = all (default {DEFAULTS.crop_batch}, the library's)")
     parser.add_argument("--steps", type=int, default=5, help="optimisation steps (default 5; >= 2 for s_per_step)")
     report.add_common_arguments(parser, "content image", precision="fp32")
     parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights (default ViT-B-32)")
     parser.add_argument("--no-clip-speedups", action="store_true",
                         help="build CLIP without clipstyler's exact speed-ups (clip_speedups.py), for an A/B figure")
+    parser.add_argument("--compile", action="store_true",
+                        help="settings.torch_compile: torch.compile CLIP's image encoder (compiled during step 1)")
+    parser.add_argument("--channels-last", action="store_true", help="settings.channels_last for StyleNet and VGG")
 
 
 def load_content(path: str, size: int) -> torch.Tensor:
@@ -107,7 +112,8 @@ def build_models(clip_name: str, device: torch.device):
 
 def settings_from(args: argparse.Namespace) -> StyleSettings:
     return StyleSettings(steps=args.steps, size=args.size, crop_size=args.crop_size, num_crops=args.crops,
-                         crop_batch=args.crop_batch, precision=args.precision)
+                         crop_batch=args.crop_batch, precision=args.precision, torch_compile=args.compile,
+                         channels_last=args.channels_last)
 
 
 def timed_setup(args: argparse.Namespace, device: torch.device):
@@ -152,6 +158,8 @@ def run(args: argparse.Namespace) -> dict:
         "steps": args.steps,
         "clip": args.clip,
         "clip_speedups": not args.no_clip_speedups,
+        "torch_compile": args.compile,
+        "channels_last": args.channels_last,
         "precision": resolve_precision(args.precision, device),
         "total_s": round(time.perf_counter() - start, 4),
         **report.environment(device, other_load),

@@ -49,6 +49,8 @@ def _add_stylize(commands) -> None:
     p.add_argument("--global-view", choices=("pad", "squash"), default=defaults.global_view)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision)
+    p.add_argument("--compile", action="store_true", help="torch.compile CLIP's image encoder (pays on long runs)")
+    p.add_argument("--channels-last", action="store_true", help="NHWC convolutions (same result; for GPUs)")
     p.add_argument("--paper-display", action="store_true", help="the paper's contrast 1.5 + stretch on the output")
     p.add_argument("--save-stylenet", help="also write the trained StyleNet (.safetensors)")
     _add_model_arguments(p)
@@ -89,7 +91,8 @@ def run_stylize(args) -> None:
         steps=args.steps, size=args.size, lr=args.lr, num_crops=args.crops, crop_size=args.crop_size,
         crop_batch=args.crop_batch, threshold=args.threshold, lambda_patch=args.lambda_patch,
         lambda_dir=args.lambda_dir, lambda_content=args.lambda_content, lambda_tv=args.lambda_tv,
-        global_view=args.global_view, seed=args.seed, precision=args.precision,
+        global_view=args.global_view, seed=args.seed, precision=args.precision, torch_compile=args.compile,
+        channels_last=args.channels_last,
     )
     image = load_image(args.image)
     clip, vgg = _load_models(args)

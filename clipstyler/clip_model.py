@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .clip_speedups import speed_up_vision_tower
+from .text_truncation import encode_text_truncated
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -56,16 +57,21 @@ class StylerCLIP:
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
-        """(N,) texts -> (N, D) raw (un-normalised) float32 text embeddings."""
+        """(N,) texts -> (N, D) raw (un-normalised) float32 text embeddings (encoded up to the last EOT token)."""
         tokens = self.tokenizer(list(texts)).to(self.device)
-        return self.model.encode_text(tokens).float()
+        return encode_text_truncated(self.model, tokens).float()
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) images in [0, 1] at S = image_size -> (N, D) raw embeddings. Differentiable in the images."""
+    def encode_image(
+        self, images: torch.Tensor, encoder: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """(N, 3, S, S) images in [0, 1] at S = image_size -> (N, D) raw embeddings. Differentiable in the images.
+
+        encoder: what runs on the normalised images instead of model.encode_image (e.g. a compiled version of it).
+        """
         if images.shape[-1] != self.image_size or images.shape[-2] != self.image_size:
             raise ValueError(f"encode_image expects {self.image_size}px squares, got {tuple(images.shape[-2:])}")
         mean, std = self._stats(images)
-        return self.model.encode_image((images - mean) / std)
+        return (encoder or self.model.encode_image)((images - mean) / std)
 
     def forget_cached_tensors(self) -> None:
         """Drop the cached mean/std tensors (they may have been made under inference mode)."""

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .augment import PatchParams, augment_crops
 from .clip_model import StylerCLIP, global_view
+from .compilation import maybe_compiled
 from .errors import CLIPstylerError
 from .inference_tensors import prepare_for_autograd, usable_in_autograd
 from .losses import content_loss, directional_loss, per_patch_directional_loss, total_variation_loss
@@ -51,6 +52,9 @@ class StyleObjective:
         prepare_for_autograd(vgg)
         clip.forget_cached_tensors()
         self.clip, self.vgg, self.settings, self.precision = clip, vgg, settings, precision
+        # CLIP's per-step passes, compiled if asked. The one-off passes below stay eager: each new input shape
+        # costs a compile. VGG and StyleNet are not compiled: that measured no faster (bench/RESULTS.md).
+        self._encode_image = maybe_compiled(clip.model.encode_image, settings.torch_compile, "CLIP image encoder")
         self.device = content.device
         self.content = usable_in_autograd(content)
         self.direction = usable_in_autograd(target.direction.to(self.device, torch.float32))
@@ -69,6 +73,10 @@ class StyleObjective:
 
     def _global_view(self, images: torch.Tensor) -> torch.Tensor:
         return global_view(images, self.clip.image_size, self.settings.global_view, fill=self.clip.mean)
+
+    def _embed(self, images: torch.Tensor) -> torch.Tensor:
+        """CLIP embeddings (float32) of a step's images at CLIP's size."""
+        return self.clip.encode_image(images, self._encode_image).float()
 
     def _vgg_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         return [f.float() for f in self.vgg(images)]
@@ -102,7 +110,7 @@ class StyleObjective:
         index = self._index(output, index)
         with self._autocast():
             crops = augment_crops(output, params, self.clip.image_size)
-            embeddings = self.clip.encode_image(torch.cat([self._global_view(output), crops])).float()
+            embeddings = self._embed(torch.cat([self._global_view(output), crops]))
         batch = output.shape[0]
         terms = self._image_terms(output, index, embeddings[:batch])
         terms["patch"] = self._patch_losses(embeddings[batch:], params, index).mean()
@@ -129,14 +137,14 @@ class StyleObjective:
         index = self._index(output, index)
         detached = output.detach().requires_grad_(True)
         with self._autocast():
-            global_embeddings = self.clip.encode_image(self._global_view(detached)).float()
+            global_embeddings = self._embed(self._global_view(detached))
         terms = self._image_terms(detached, index, global_embeddings)
         scale(self._weighted_image_total(terms)).backward()
         patch_sum = torch.zeros((), device=self.device)
         for start in range(0, len(params), crop_batch):
             chunk = params.select(slice(start, start + crop_batch))
             with self._autocast():
-                embeddings = self.clip.encode_image(augment_crops(detached, chunk, self.clip.image_size)).float()
+                embeddings = self._embed(augment_crops(detached, chunk, self.clip.image_size))
             losses = self._patch_losses(embeddings, chunk, index)
             scale(self.settings.lambda_patch * losses.sum() / len(params)).backward()
             patch_sum += losses.detach().sum()

@@ -96,6 +96,8 @@ def train_stylenet(
         clip, vgg, target, content, settings, precision, cache_content_features=batch <= CACHE_CONTENT_FEATURES_UP_TO
     )
     net = build_stylenet(settings.ngf, settings.seed).to(device).train()
+    if settings.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     scaler = grad_scaler(precision, device)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -110,7 +112,10 @@ def train_stylenet(
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        output = net(content[index.to(device)])
+        images = content[index.to(device)]
+        if settings.channels_last:  # StyleNet's output, and so VGG's input, follow the input's memory format
+            images = images.contiguous(memory_format=torch.channels_last)
+        output = net(images)
         losses = objective.backward(output, params, index, scale=scaler.scale)
         scaler.step(optimizer)
         scaler.update()
