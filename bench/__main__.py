@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from . import apply, optimize, profile, reference
+from . import apply, flops, optimize, profile, reference
 
 BENCHMARKS = {
     "optimize": (optimize, "time the per-image optimisation loop (train_stylenet)"),
     "apply": (apply, "time the fast style apply (apply_stylenet) on a batch of frames"),
     "reference": (reference, "time a cost model of the authors' loop, for comparison"),
     "profile": (profile, "torch.profiler table of one optimisation step"),
+    "flops": (flops, "FLOPs of one step, ours vs the reference, and the floor they set on the time per step"),
 }
 
 

@@ -1,12 +1,19 @@
 import copy
+from types import SimpleNamespace
 
 import open_clip
 import pytest
 import torch
+from open_clip.transformer import VisionTransformer
 from tests_support import state_dict_of
 
 from clipstyler.clip_model import freeze
-from clipstyler.clip_speedups import contiguous_attention, matmul_patch_embedding, speed_up_vision_tower
+from clipstyler.clip_speedups import (
+    class_token_last_block,
+    contiguous_attention,
+    matmul_patch_embedding,
+    speed_up_vision_tower,
+)
 
 
 def embeddings_and_input_gradient(model, images):
@@ -42,3 +49,30 @@ def test_applies_only_where_it_is_exact():
     vit = open_clip.create_model("ViT-B-32", pretrained=None)
     speed_up_vision_tower(vit)
     assert "forward" in vars(vit.visual.conv1)
+
+
+def small_vit(**options) -> VisionTransformer:
+    torch.manual_seed(0)
+    return VisionTransformer(image_size=64, patch_size=16, width=32, layers=2, heads=2, mlp_ratio=4.0, output_dim=16,
+                             **options).eval()
+
+
+def test_class_token_last_block_is_exact_and_computes_one_token():
+    plain = small_vit()
+    fast = copy.deepcopy(plain)
+    assert class_token_last_block(fast)
+    seen = []
+    fast.transformer.resblocks[-1].mlp.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    images = torch.rand(3, 3, 64, 64)
+    e1, g1 = embeddings_and_input_gradient(SimpleNamespace(encode_image=plain), images)
+    e2, g2 = embeddings_and_input_gradient(SimpleNamespace(encode_image=fast), images)
+    assert seen == [(3, 1, 32)]  # the last MLP ran on the class token only, not on 1 + 16 tokens
+    assert torch.allclose(e1, e2, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-5 * g1.abs().max())
+
+
+@pytest.mark.parametrize("options", [dict(pool_type="avg"), dict(output_tokens=True), dict(attentional_pool=True)])
+def test_class_token_last_block_only_where_nothing_else_is_read(options):
+    vit = small_vit(**options)
+    assert not class_token_last_block(vit)
+    assert "forward" not in vars(vit.transformer.resblocks[-1])
