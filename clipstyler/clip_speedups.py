@@ -1,9 +1,10 @@
 """Exact speed-ups for a frozen ViT CLIP whose input needs gradients (measured in bench/PROFILE.md).
 
-Both keep every output and input gradient the same up to float summation order:
-- Attention input made contiguous. open_clip's nn.MultiheadAttention(batch_first=True) transposes its input to a
+All three keep every output and input gradient the same up to float summation order:
+- Attention on batch-first tensors. open_clip's nn.MultiheadAttention(batch_first=True) transposes its input to a
   strided (L, N, E) view; with an input that requires grad, F.linear then runs the in-projection as a bmm over an
-  expanded weight. Feeding it a contiguous (L, N, E) tensor (batch_first off) makes it one matmul.
+  expanded weight, and the heads are split and merged through copies. The same projections on the contiguous
+  (N, L, E) input, with the heads split by views, make each projection one matmul and drop most copies.
 - The stride-32 patch embedding as reshape + matmul: same numbers, and a far cheaper input gradient on CPUs than
   the convolution's.
 - The last transformer block computes the class token alone. A ViT pooled on its class token ("tok") reads nothing
@@ -21,27 +22,57 @@ from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from torch import nn
 
 
-def _sequence_first(module: nn.MultiheadAttention, args: tuple, kwargs: dict):
-    query, key, value = args[:3]
-    moved_query = query.transpose(0, 1).contiguous()
-    moved_key = moved_query if key is query else key.transpose(0, 1).contiguous()
-    moved_value = moved_key if value is key else value.transpose(0, 1).contiguous()
-    # the same objects for the same inputs: F.multi_head_attention_forward then packs their projections
-    return (moved_query, moved_key, moved_value, *args[3:]), kwargs
+def _batch_first_attention(
+    self: nn.MultiheadAttention,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    key_padding_mask: torch.Tensor | None = None,
+    need_weights: bool = True,
+    attn_mask: torch.Tensor | None = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+) -> tuple[torch.Tensor, None]:
+    """nn.MultiheadAttention.forward for batch-first (N, L, E) inputs, unmasked and without dropout: the same
+    projections and scaled dot-product attention, with the heads split by views instead of copies. Anything else
+    (weights asked for, masks, dropout, distinct key and value) goes to the original forward."""
+    special = need_weights or key_padding_mask is not None or attn_mask is not None or is_causal
+    if special or value is not key or (self.training and self.dropout > 0):
+        return nn.MultiheadAttention.forward(self, query, key, value, key_padding_mask, need_weights, attn_mask,
+                                             average_attn_weights, is_causal)
+    n, length, width = query.shape
+    heads = self.num_heads
+
+    def split_heads(x: torch.Tensor, parts: int) -> tuple[torch.Tensor, ...]:
+        """(N, L, parts * E) -> parts tensors (N, H, L, E / H), as views."""
+        return x.view(n, x.shape[1], parts, heads, width // heads).permute(2, 0, 3, 1, 4).unbind(0)
+
+    if key is query:  # self-attention: one packed projection
+        q, k, v = split_heads(F.linear(query, self.in_proj_weight, self.in_proj_bias), 3)
+    else:  # the class-token block below: its own query, one projection for the shared key and value
+        w_q, w_kv = self.in_proj_weight.split([width, 2 * width])
+        b_q, b_kv = self.in_proj_bias.split([width, 2 * width])
+        (q,) = split_heads(F.linear(query, w_q, b_q), 1)
+        k, v = split_heads(F.linear(key, w_kv, b_kv), 2)
+    out = F.scaled_dot_product_attention(q, k, v)
+    out = out.transpose(1, 2).reshape(n, length, width)
+    return F.linear(out, self.out_proj.weight, self.out_proj.bias), None
 
 
-def _batch_first(module: nn.MultiheadAttention, args: tuple, kwargs: dict, output):
-    return (output[0].transpose(0, 1), *output[1:])
-
-
-def contiguous_attention(transformer: nn.Module) -> int:
-    """Give every batch-first attention block under transformer a contiguous sequence-first input; returns count."""
+def packed_attention(transformer: nn.Module) -> int:
+    """Give every plain batch-first attention block under transformer the forward above; returns how many."""
     count = 0
     for module in transformer.modules():
-        if isinstance(module, nn.MultiheadAttention) and module.batch_first:
-            module.batch_first = False
-            module.register_forward_pre_hook(_sequence_first, with_kwargs=True)
-            module.register_forward_hook(_batch_first, with_kwargs=True)
+        plain = (
+            isinstance(module, nn.MultiheadAttention)
+            and module.batch_first
+            and module._qkv_same_embed_dim
+            and module.in_proj_bias is not None
+            and module.bias_k is None
+            and not module.add_zero_attn
+        )
+        if plain:
+            module.forward = types.MethodType(_batch_first_attention, module)  # same parameters and keys
             count += 1
     return count
 
@@ -113,6 +144,6 @@ def speed_up_vision_tower(model: nn.Module) -> None:
     visual = getattr(model, "visual", None)
     if visual is None or not hasattr(visual, "transformer"):
         return
-    contiguous_attention(visual.transformer)
+    packed_attention(visual.transformer)
     matmul_patch_embedding(getattr(visual, "conv1", None))
     class_token_last_block(visual)

@@ -10,8 +10,8 @@ from tests_support import state_dict_of
 from clipstyler.clip_model import freeze
 from clipstyler.clip_speedups import (
     class_token_last_block,
-    contiguous_attention,
     matmul_patch_embedding,
+    packed_attention,
     speed_up_vision_tower,
 )
 
@@ -42,7 +42,9 @@ def test_applies_only_where_it_is_exact():
     assert not matmul_patch_embedding(torch.nn.Conv2d(3, 8, 3, stride=1, padding=1))
     assert not matmul_patch_embedding(None)
     attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
-    assert contiguous_attention(torch.nn.Sequential(attention)) == 1 and not attention.batch_first
+    assert packed_attention(torch.nn.Sequential(attention)) == 1 and "forward" in vars(attention)
+    assert packed_attention(torch.nn.Sequential(torch.nn.MultiheadAttention(8, 2))) == 0  # sequence-first
+    assert packed_attention(torch.nn.Sequential(torch.nn.MultiheadAttention(8, 2, batch_first=True, kdim=4))) == 0
     resnet = open_clip.create_model("RN50", pretrained=None)
     speed_up_vision_tower(resnet)  # no ViT tower: left alone
     assert "forward" not in vars(resnet.visual.conv1)
@@ -76,3 +78,35 @@ def test_class_token_last_block_only_where_nothing_else_is_read(options):
     vit = small_vit(**options)
     assert not class_token_last_block(vit)
     assert "forward" not in vars(vit.transformer.resblocks[-1])
+
+
+@pytest.mark.parametrize("query_length", [5, 1])  # self-attention, and a single query against all tokens
+def test_packed_attention_matches_multihead_attention(query_length):
+    torch.manual_seed(0)
+    plain = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    fast = copy.deepcopy(plain)
+    packed_attention(torch.nn.Sequential(fast))
+    tokens = torch.randn(3, 5, 16, requires_grad=True)
+    outputs, gradients = [], []
+    for attention in (plain, fast):
+        query = tokens if query_length == 5 else tokens[:, :1]
+        out = attention(query, tokens, tokens, need_weights=False)[0]
+        (grad,) = torch.autograd.grad((out * torch.linspace(-1, 1, 16)).sum(), tokens)
+        outputs.append(out)
+        gradients.append(grad)
+    assert outputs[1].shape == (3, query_length, 16)
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gradients[1], gradients[0], rtol=1e-5, atol=1e-6)
+
+
+def test_packed_attention_leaves_masked_calls_to_the_original():
+    torch.manual_seed(0)
+    plain = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    fast = copy.deepcopy(plain)
+    packed_attention(torch.nn.Sequential(fast))
+    x = torch.randn(2, 5, 16)
+    mask = torch.ones(5, 5, dtype=torch.bool).triu(1)  # True = not allowed, as nn.MultiheadAttention reads it
+    expected, weights = plain(x, x, x, attn_mask=mask)
+    got, got_weights = fast(x, x, x, attn_mask=mask)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got_weights, weights)

@@ -1,0 +1,100 @@
+"""A/B of one speed option on whole optimisation steps, alternating in one process:
+`python -m bench.step_ab torch_compile` or `python -m bench.step_ab channels_last`.
+
+Separate `bench optimize` runs cannot show a 5-10 % difference on a machine whose speed drifts by more than that
+between minutes. This builds two StyleObjectives on the same models, content and crops, one with the option off and
+one with it on, runs a warm-up step of each (the compile, for torch_compile), then alternates timed steps
+(StyleNet forward + objective backward, as train_stylenet does) and reports the best and the median of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from clipstyler.augment import sample_patch_params
+from clipstyler.objective import StyleObjective
+from clipstyler.settings import StyleSettings
+from clipstyler.stylenet import build_stylenet
+
+from . import report
+from .optimize import DEFAULTS, build_models, load_content
+
+OPTIONS = ("torch_compile", "channels_last")
+
+
+class Variant:
+    """One side of the A/B: an objective and a StyleNet built with the option on or off."""
+
+    def __init__(self, settings: StyleSettings, clip, vgg, target, content: torch.Tensor) -> None:
+        self.settings = settings
+        memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+        self.content = content.contiguous(memory_format=memory_format)
+        self.net = build_stylenet(seed=0).to(memory_format=memory_format).train()
+        self.objective = StyleObjective(clip, vgg, target, content, settings)
+
+    def step(self, params) -> float:
+        """Seconds for one step's forward and backward."""
+        start = time.perf_counter()
+        self.net.zero_grad(set_to_none=True)
+        self.objective.backward(self.net(self.content), params)
+        return time.perf_counter() - start
+
+
+def run(args: argparse.Namespace) -> dict:
+    report.set_threads(args.threads)
+    content = load_content(args.image, args.size)
+    clip, vgg, target = build_models(args.clip, torch.device("cpu"))
+    base = dict(size=args.size, num_crops=args.crops, crop_size=args.crop_size, crop_batch=args.crop_batch)
+    variants = {value: Variant(StyleSettings(**base, **{args.option: value}), clip, vgg, target, content)
+                for value in (False, True)}
+    params = sample_patch_params(args.crops, content.shape[-2:], args.crop_size, DEFAULTS.distortion, 1,
+                                 torch.Generator().manual_seed(0))
+    warm_up = {value: round(variant.step(params), 2) for value, variant in variants.items()}
+    other_load = report.OtherLoad()
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(args.rounds):
+        for value, variant in variants.items():
+            times[value].append(round(variant.step(params), 3))
+    off, on = min(times[False]), min(times[True])
+    result = {
+        "benchmark": "step_ab",
+        "option": args.option,
+        "off_best_s": off,
+        "on_best_s": on,
+        "on_saves": round(1 - on / off, 3),
+        "off_median_s": statistics.median(times[False]),
+        "on_median_s": statistics.median(times[True]),
+        "off_s": times[False],
+        "on_s": times[True],
+        "warm_up_s": {"off": warm_up[False], "on": warm_up[True]},
+        "size": args.size,
+        "crops": args.crops,
+        "crop_batch": args.crop_batch,
+        "clip": args.clip,
+        **report.environment(torch.device("cpu"), other_load),
+    }
+    report.emit(f"A/B of {args.option} on whole steps (CPU, fp32)", result)
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.step_ab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("option", choices=OPTIONS, help="the StyleSettings option to turn on for side B")
+    parser.add_argument("--size", type=int, default=512, help="processing size (default 512)")
+    parser.add_argument("--crops", type=int, default=64, help="crops per step (default 64)")
+    parser.add_argument("--crop-size", type=int, default=128, help="crop side (default 128)")
+    parser.add_argument("--crop-batch", type=int, default=DEFAULTS.crop_batch, help="crops per CLIP pass")
+    parser.add_argument("--rounds", type=int, default=3, help="timed steps of each side, alternating (default 3)")
+    parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
+    parser.add_argument("--image", default=report.DEFAULT_IMAGE, help="content image (default assets/astronaut.jpg)")
+    run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
