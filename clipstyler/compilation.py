@@ -1,7 +1,8 @@
 """Optional torch.compile of the models a step runs (StyleSettings.torch_compile), off wherever it fails.
 
-Compiling costs about a minute per input shape on a 2-core CPU and then saves about 10 % of CLIP's time
-(bench/RESULTS.md), so it pays only on long runs. A compile can fail for reasons outside our control (no C++
+On the 2-core CPU measured it costs about a minute of compiling and then saves only 1-4 % per step
+(bench/RESULTS.md, `python -m bench.step_ab torch_compile`), so it is off by default; it is there for GPUs and long
+runs, to measure there. A compile can fail for reasons outside our control (no C++
 compiler, an unsupported op, an old GPU): the first call with each new input shape therefore runs the compiled
 function forward and backward on a copy of the input, and any failure there logs a warning and switches that model
 to eager mode for good. The backward is part of the trial because torch.compile only compiles it at the first

@@ -37,8 +37,8 @@ class StyleSettings:
     crop_batch: int = 16
     precision: str = "fp32"  # "fp32" is the exact reference; see precision.py for "auto", "bf16", "fp16"
     # Speed options that leave the objective unchanged (measured in bench/RESULTS.md), off by default:
-    # torch.compile of CLIP's image encoder (about a minute per input shape before the first step, then about 10 %
-    # less CLIP time on a CPU; off for good where compiling fails, see compilation.py) ...
+    # torch.compile of CLIP's image encoder (on a 2-core CPU: about a minute before the first step, then steps only
+    # 1-4 % faster; off for good where compiling fails, see compilation.py) ...
     torch_compile: bool = False
     # ... and NHWC (channels_last) convolutions for StyleNet and VGG (no faster on the 2-core CPU measured; GPUs
     # with half precision usually prefer it).

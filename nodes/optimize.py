@@ -82,9 +82,9 @@ class StyleNetOptimize(io.ComfyNode):
                      "never)."),
                 io.Boolean.Input("torch_compile", default=d.torch_compile,
                                  tooltip="Compile CLIP's image encoder with torch.compile: same result, about a "
-                                 "minute of compiling before the first step, then about 10 % faster steps on a "
-                                 "CPU. Worth it for long runs. Turns itself off, with a warning, where compiling "
-                                 "fails."),
+                                 "minute of compiling before the first step; on a CPU the steps are then only "
+                                 "1-4 % faster. For long runs on GPUs. Turns itself off, with a warning, where "
+                                 "compiling fails."),
                 io.Boolean.Input("channels_last", default=d.channels_last,
                                  tooltip="NHWC memory layout for the StyleNet and VGG convolutions: same result. "
                                  "No faster on the CPU measured; may help on GPUs in bf16/fp16."),
