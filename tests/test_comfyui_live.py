@@ -200,3 +200,13 @@ def test_cancel_stops_a_long_optimisation(server):
     messages = [m[0] for m in entry["status"]["messages"]]
     assert "execution_interrupted" in messages
     assert "step 5000/5000" not in server.logs()
+
+
+@pytest.mark.parametrize("option", ["torch_compile", "channels_last"])
+def test_speed_options_run_inside_comfyui(server, option):
+    """torch.compile and NHWC inside ComfyUI's worker thread, where nodes run under inference mode."""
+    workflow = json.load(open(os.path.join(REPO, "example_workflows", "clipstyler_text_style.json")))
+    overrides = {**OVERRIDES, "CLIPstylerStyleNetOptimize": {**SMALL, option: True, "seed": 300 + len(option)}}
+    entry = server.run(to_api_prompt(workflow, server.get("/object_info"), overrides))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert "torch.compile failed" not in server.logs()
