@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
@@ -31,28 +30,30 @@ class Variant:
 
     def __init__(self, settings: StyleSettings, clip, vgg, target, content: torch.Tensor) -> None:
         self.settings = settings
+        self.device = content.device
         memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
         self.content = content.contiguous(memory_format=memory_format)
-        self.net = build_stylenet(seed=0).to(memory_format=memory_format).train()
+        self.net = build_stylenet(seed=0).to(self.device, memory_format=memory_format).train()
         self.objective = StyleObjective(clip, vgg, target, content, settings)
 
     def step(self, params) -> float:
-        """Seconds for one step's forward and backward."""
-        start = time.perf_counter()
+        """Seconds for one step's forward and backward (after the device has finished it)."""
+        start = report.now(self.device)
         self.net.zero_grad(set_to_none=True)
         self.objective.backward(self.net(self.content), params)
-        return time.perf_counter() - start
+        return report.now(self.device) - start
 
 
 def run(args: argparse.Namespace) -> dict:
     report.set_threads(args.threads)
-    content = load_content(args.image, args.size)
-    clip, vgg, target = build_models(args.clip, torch.device("cpu"))
+    device = torch.device(args.device)
+    content = load_content(args.image, args.size).to(device)
+    clip, vgg, target = build_models(args.clip, device)
     base = dict(size=args.size, num_crops=args.crops, crop_size=args.crop_size, crop_batch=args.crop_batch)
     variants = {value: Variant(StyleSettings(**base, **{args.option: value}), clip, vgg, target, content)
                 for value in (False, True)}
     params = sample_patch_params(args.crops, content.shape[-2:], args.crop_size, DEFAULTS.distortion, 1,
-                                 torch.Generator().manual_seed(0))
+                                 torch.Generator().manual_seed(0)).to(device)
     warm_up = {value: round(variant.step(params), 2) for value, variant in variants.items()}
     other_load = report.OtherLoad()
     times: dict[bool, list[float]] = {False: [], True: []}
@@ -75,9 +76,9 @@ def run(args: argparse.Namespace) -> dict:
         "crops": args.crops,
         "crop_batch": args.crop_batch,
         "clip": args.clip,
-        **report.environment(torch.device("cpu"), other_load),
+        **report.environment(device, other_load),
     }
-    report.emit(f"A/B of {args.option} on whole steps (CPU, fp32)", result)
+    report.emit(f"A/B of {args.option} on whole steps (fp32)", result)
     return result
 
 
@@ -91,8 +92,7 @@ def main(argv=None) -> None:
     parser.add_argument("--crop-batch", type=int, default=DEFAULTS.crop_batch, help="crops per CLIP pass")
     parser.add_argument("--rounds", type=int, default=3, help="timed steps of each side, alternating (default 3)")
     parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights")
-    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default 0: leave)")
-    parser.add_argument("--image", default=report.DEFAULT_IMAGE, help="content image (default assets/astronaut.jpg)")
+    report.add_common_arguments(parser, "content image")
     run(parser.parse_args(argv))
 
 
