@@ -72,7 +72,7 @@ def apply_stylenet(
     while start < images.shape[0]:
         try:
             outputs.append(_forward(net, images[start:start + chunk], size, precision, device).cpu())
-        except (torch.OutOfMemoryError, RuntimeError) as error:
+        except RuntimeError as error:  # torch.OutOfMemoryError is one too
             if chunk == 1 or not _is_out_of_memory(error):
                 raise
             chunk //= 2
