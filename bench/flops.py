@@ -14,10 +14,7 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from clipstyler.image import resize
-from clipstyler.image_io import load_image
 from clipstyler.optimize import train_stylenet
-from clipstyler.stylenet import build_stylenet
 
 from . import reference, report
 from .optimize import add_arguments as add_optimize_arguments
@@ -49,20 +46,9 @@ def ours(args: argparse.Namespace, device: torch.device) -> float:
 
 def authors(args: argparse.Namespace, device: torch.device) -> float:
     """GFLOP of one step of the reference cost model."""
-    torch.manual_seed(0)
-    clip, vgg = reference.build_models(args.clip, device)
-    content = resize(load_image(args.image), (args.size, args.size)).to(device)
-    with torch.no_grad():
-        content_features = reference.vgg_features(content, vgg)
-        source = clip.encode_image(reference.clip_normalize(content))
-        source = source / source.norm(dim=-1, keepdim=True)
-    net = build_stylenet(seed=0).to(device).train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=reference.LR)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=100, gamma=0.5)
-    cropper, augment = reference.make_augmentations(args.crop_size)
+    step = reference.build_loop(args, device)
     with FlopCounterMode(display=False) as counter:
-        reference.reference_step(content, content_features, source, reference.text_direction(clip, device), net,
-                                 clip, vgg, cropper, augment, args.crops, optimizer, scheduler)
+        step()
     return counter.get_total_flops() / 1e9
 
 

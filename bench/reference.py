@@ -18,6 +18,8 @@ Same StyleNet (clipstyler.stylenet has the authors' layout) and the same CLIP ar
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -131,13 +133,9 @@ def reference_step(content, content_features, source_features, direction, net, c
     return total.detach()
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Time the reference cost model; returns the result dict (also printed)."""
-    report.set_threads(args.threads)
-    device = torch.device(args.device)
+def build_loop(args: argparse.Namespace, device: torch.device) -> Callable[[], torch.Tensor]:
+    """Everything the reference sets up before its loop; returns one step of it (the total loss, detached)."""
     torch.manual_seed(0)  # torchvision's transforms draw from the global generator
-    report.reset_peak_memory(device)
-    start = report.now(device)
     clip, vgg = build_models(args.clip, device)
     content = resize(load_image(args.image), (args.size, args.size)).to(device)
     with torch.no_grad():
@@ -149,12 +147,22 @@ def run(args: argparse.Namespace) -> dict:
     optimizer = torch.optim.Adam(net.parameters(), lr=LR)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=100, gamma=0.5)
     cropper, augment = make_augmentations(args.crop_size)
+    return functools.partial(reference_step, content, content_features, source_features, direction, net, clip, vgg,
+                             cropper, augment, args.crops, optimizer, scheduler)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Time the reference cost model; returns the result dict (also printed)."""
+    report.set_threads(args.threads)
+    device = torch.device(args.device)
+    report.reset_peak_memory(device)
+    start = report.now(device)
+    step = build_loop(args, device)
     loop_start = report.now(device)
     other_load = report.OtherLoad()
     stamps = []
     for _ in range(args.steps):
-        reference_step(content, content_features, source_features, direction, net, clip, vgg, cropper, augment,
-                       args.crops, optimizer, scheduler)
+        step()
         stamps.append(report.now(device))
         report.progress(len(stamps), args.steps, stamps)
     result = {
