@@ -1,4 +1,4 @@
-"""The CLIPstyler objective for one step: L = l_patch*L_patch + l_dir*L_dir + l_c*L_c + l_tv*L_tv (SPEC.md).
+"""The CLIPstyler objective for one step: L = l_patch*L_patch + l_dir*L_dir + l_c*L_c + l_tv*L_tv (docs/METHOD.md).
 
 `StyleObjective.terms` is the plain, differentiable formula. `StyleObjective.backward` computes the same loss and
 the same gradient, but feeds CLIP the crops in chunks (crop_batch), freeing each chunk's graph before the next:

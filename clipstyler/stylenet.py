@@ -1,6 +1,6 @@
 """StyleNet: the lightweight U-Net that CLIPstyler trains to stylize an image.
 
-Layout and channel widths follow the authors' code exactly (SPEC.md, "StyleNet"): ngf 16 gives 615,267 parameters.
+Layout and channel widths are the authors' exactly (docs/METHOD.md, "StyleNet"): ngf 16 gives 615,267 parameters.
 Input and output: (B, 3, H, W) in [0, 1], H and W multiples of 8 (three stride-2 downsamplings).
 """
 

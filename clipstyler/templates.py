@@ -1,6 +1,6 @@
 """The 79 ImageNet prompt templates the authors' code fills with the style and source texts.
 
-OpenAI's ImageNet templates without "a photo of many {}.", in the authors' order (SPEC.md, "text").
+OpenAI's ImageNet templates without "a photo of many {}.", in the authors' order (docs/METHOD.md, "Text target").
 """
 
 IMAGENET_TEMPLATES: tuple[str, ...] = (

@@ -1,4 +1,4 @@
-"""CLIPstyler's four loss terms, each exactly as SPEC.md writes it."""
+"""CLIPstyler's four loss terms, each exactly as docs/METHOD.md ("The four losses") writes it."""
 
 from .content import content_loss
 from .directional import directional_loss, patch_directional_loss, per_patch_directional_loss

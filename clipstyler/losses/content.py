@@ -1,4 +1,4 @@
-"""Content loss: VGG-19 feature MSE between the stylized and the content image (SPEC.md: relu4_2 + relu5_2)."""
+"""Content loss: VGG-19 feature MSE, stylized vs content image, relu4_2 + relu5_2 (docs/METHOD.md, "Content loss")."""
 
 from __future__ import annotations
 

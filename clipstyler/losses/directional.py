@@ -1,6 +1,6 @@
 """Directional CLIP losses: the image's change in CLIP space should point along the text's change.
 
-With every embedding L2-normalised (SPEC.md):
+With every embedding L2-normalised (docs/METHOD.md, "Directional losses"):
     global: L_dir   = 1 - cos(normalise(E_I(I_cs) - s), dt)
     patch:  l_i     = 1 - cos(normalise(E_I(aug(crop_i(I_cs))) - s), dt);  l_i := 0 where l_i < tau
             L_patch = mean(l_i) over all crops (rejected ones count as zeros)

@@ -1,4 +1,4 @@
-"""Total variation as the authors' code computes it (SPEC.md, "TV loss")."""
+"""Total variation as the authors' code computes it (docs/METHOD.md, "Total variation")."""
 
 from __future__ import annotations
 

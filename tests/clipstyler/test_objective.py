@@ -1,4 +1,4 @@
-"""One step of the optimised objective against a plain, crop-by-crop computation of SPEC.md's formulas."""
+"""One step of the optimised objective against a plain, crop-by-crop computation of docs/METHOD.md's formulas."""
 
 import pytest
 import torch
@@ -20,7 +20,7 @@ def encode(clip, image_224):
 
 
 def spec_total_loss(net, content, clip, vgg, target, params, s: StyleSettings):
-    """SPEC.md literally: per crop crop -> warp -> resize -> CLIP, directions, threshold, the four weighted terms."""
+    """docs/METHOD.md literally: per crop crop -> warp -> resize -> CLIP, directions, threshold, four weighted terms."""
     out = net(content)
     source = encode(clip, F.interpolate(content, size=(224, 224), mode="bicubic", align_corners=False))
     dt = target.direction
