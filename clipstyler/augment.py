@@ -1,6 +1,6 @@
 """Random crops with a random perspective warp, batched over all crops in one kornia call.
 
-The reference (SPEC.md) does, one crop at a time: RandomCrop(128) -> RandomPerspective(0.5, p=1, fill 0, bilinear)
+The reference (docs/METHOD.md) does one crop at a time: RandomCrop(128) -> RandomPerspective(0.5, p=1, fill 0, bilinear)
 -> Resize(224). Here the parameters of all crops are drawn first (on the CPU, from a seeded generator, so a run is
 reproducible on any device), then applied to the whole batch of crops at once on the image's device.
 Departure: kornia's warp_perspective replaces torchvision's perspective for the warp (same homography from the same
@@ -82,12 +82,45 @@ def sample_patch_params(
     return PatchParams(image_index, top, left, homography, crop_size)
 
 
-def cut_crops(images: torch.Tensor, params: PatchParams) -> torch.Tensor:
-    """Gather all crops in one indexing op: (B, C, H, W) -> (N, C, crop, crop). Differentiable."""
-    steps = torch.arange(params.crop_size, device=images.device)
+def _crop_indices(params: PatchParams, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    steps = torch.arange(params.crop_size, device=device)
     rows = (params.top[:, None] + steps)[:, :, None]  # (N, crop, 1)
     cols = (params.left[:, None] + steps)[:, None, :]  # (N, 1, crop)
-    batch = params.image_index[:, None, None]
+    return params.image_index[:, None, None], rows, cols
+
+
+class _CropGatherInFixedOrder(torch.autograd.Function):
+    """The crops' gather with a backward that adds each crop's gradient into its window one crop after another.
+
+    The gather's own backward (index_put_ with accumulate) adds the gradients of overlapping crops on a multi-threaded
+    CPU with parallel atomic float adds, in an order that changes from run to run: two runs with the same seed then
+    differ. Adding in a fixed order gives bit-identical runs, the same numbers as one thread, and is no slower.
+    """
+
+    @staticmethod
+    def forward(ctx, images: torch.Tensor, params: PatchParams) -> torch.Tensor:
+        ctx.shape, ctx.crop_size = images.shape, params.crop_size
+        ctx.windows = list(zip(params.image_index.tolist(), params.top.tolist(), params.left.tolist()))
+        batch, rows, cols = _crop_indices(params, images.device)
+        return images.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        size, images_grad = ctx.crop_size, grad.new_zeros(ctx.shape)
+        for n, (b, top, left) in enumerate(ctx.windows):
+            images_grad[b, :, top:top + size, left:left + size] += grad[n]
+        return images_grad, None
+
+
+def cut_crops(images: torch.Tensor, params: PatchParams) -> torch.Tensor:
+    """Gather all crops in one indexing op: (B, C, H, W) -> (N, C, crop, crop). Differentiable.
+
+    On the CPU the backward adds overlapping crops in a fixed order (bit-identical reruns); on GPUs the gather's own
+    backward is already deterministic (sort-based) and reading the crop positions would cost a host sync.
+    """
+    if images.device.type == "cpu" and images.requires_grad:
+        return _CropGatherInFixedOrder.apply(images, params)
+    batch, rows, cols = _crop_indices(params, images.device)
     return images.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
 

@@ -67,3 +67,37 @@ def test_crop_larger_than_image_is_a_clear_error():
 def test_same_seed_same_params():
     a, b = params(seed=3), params(seed=3)
     assert torch.equal(a.top, b.top) and torch.equal(a.homography, b.homography)
+
+
+def plain_gather(images, p):
+    """The crops' gather with autograd's own backward (index_put_ with accumulate)."""
+    steps = torch.arange(p.crop_size)
+    rows, cols = (p.top[:, None] + steps)[:, :, None], (p.left[:, None] + steps)[:, None, :]
+    return images.permute(0, 2, 3, 1)[p.image_index[:, None, None], rows, cols].permute(0, 3, 1, 2)
+
+
+def test_crop_gradient_is_the_plain_gathers_and_passes_gradcheck():
+    p = params(n=12, hw=(24, 20), crop=8, images=2)
+    images = torch.rand(2, 3, 24, 20, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: cut_crops(x, p), (images,))
+    upstream = torch.randn(12, 3, 8, 8, dtype=torch.float64)
+    ours, = torch.autograd.grad(cut_crops(images, p), images, upstream)
+    plain, = torch.autograd.grad(plain_gather(images, p), images, upstream)
+    assert torch.allclose(ours, plain, rtol=0, atol=1e-12)
+
+
+def test_crop_gradient_is_bit_identical_across_runs_and_threads():
+    """Overlapping crops' gradients used to be added by parallel atomic adds: runs differed in the last bits."""
+    p = sample_patch_params(64, (256, 256), 128, generator=torch.Generator().manual_seed(0))
+    images = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
+    upstream = torch.randn(64, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    threads, gradients = torch.get_num_threads(), []
+    try:
+        for count in (1, 2, 2, 2):
+            torch.set_num_threads(count)
+            x = images.clone().requires_grad_(True)
+            cut_crops(x, p).backward(upstream)
+            gradients.append(x.grad)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(gradients[0], g) for g in gradients[1:])
