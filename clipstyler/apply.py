@@ -6,7 +6,8 @@ import logging
 
 import torch
 
-from .image import pad_to_multiple, processing_size, resize
+from .device import resolve_device
+from .image import as_image_batch, pad_for_stylenet, processing_size, resize
 from .precision import autocast, resolve_precision
 from .stylenet import StyleNet
 
@@ -34,13 +35,10 @@ def _forward(net: StyleNet, images: torch.Tensor, size: int, precision: str, dev
     x = images.to(device, non_blocking=True).float()
     if size > 0:
         x = resize(x, processing_size(height, width, size))
-        padded_to = None
-    else:
-        x, padded_to = pad_to_multiple(x)
+    # Padded to what StyleNet needs (multiples of 8, at least 16 px), cropped back below.
+    x, (pass_h, pass_w) = pad_for_stylenet(x)
     with autocast(precision, device):
-        y = net(x).float()
-    if padded_to is not None:
-        return y[..., :height, :width]
+        y = net(x).float()[..., :pass_h, :pass_w]
     return resize(y, (height, width))
 
 
@@ -57,13 +55,15 @@ def apply_stylenet(
     """Stylize (B, 3, H, W) images in [0, 1] with a trained StyleNet; returns (B, 3, H, W) on the CPU.
 
     Args:
-        size: 0 runs at each image's own resolution (edge-padded to a multiple of 8, then cropped back); otherwise
-            the long side is resized to size for the pass and the result back to the input's size.
+        size: 0 runs at each image's own resolution; otherwise the long side is resized to size for the pass and
+            the result back to the input's size. Either way the pass is edge-padded to what StyleNet needs
+            (multiples of 8, at least 16 px) and cropped back, so any image size works.
         chunk_size: images per forward pass (0: auto, from the frame size); halved and retried when the device
             runs out of memory.
         on_chunk: called with (done, total) after each chunk (for progress and cancel).
     """
-    device = torch.device(device)
+    device = resolve_device(device)
+    images = as_image_batch(images)
     precision = resolve_precision(precision, device)
     net = net.to(device).eval()
     pass_hw = processing_size(*images.shape[-2:], size) if size > 0 else images.shape[-2:]

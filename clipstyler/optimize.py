@@ -16,11 +16,12 @@ import torch
 from .apply import apply_stylenet
 from .augment import sample_patch_params
 from .clip_model import StylerCLIP
-from .errors import CLIPstylerError
-from .image import processing_size, resize
+from .device import resolve_device
+from .errors import SettingError
+from .image import as_image_batch, check_processing_size, resize
 from .objective import StyleObjective
 from .precision import grad_scaler, resolve_precision
-from .settings import StyleSettings
+from .settings import MIN_SIDE, StyleSettings
 from .stylenet import StyleNet, build_stylenet
 from .text import StyleTarget
 from .vgg import VGGContent
@@ -62,12 +63,11 @@ def learning_rate(step: int, settings: StyleSettings) -> float:
     return settings.lr * settings.lr_gamma**decays
 
 
-def _check_crop_fits(height: int, width: int, settings: StyleSettings) -> None:
-    if settings.crop_size > min(height, width):
-        raise CLIPstylerError(
-            f"the image is {width}x{height} px at the processing size (size={settings.size}), smaller than "
-            f"crop_size={settings.crop_size}: lower crop_size or raise size"
-        )
+def _check_content_size(height: int, width: int, settings: StyleSettings) -> None:
+    if min(height, width) < max(MIN_SIDE, settings.crop_size):
+        raise SettingError(
+            f"the content is {width}x{height} px: each side must be at least {{crop_size}} ({settings.crop_size}) "
+            f"and {MIN_SIDE} px; resize it (stylize() does that from {{size}})", ("crop_size", "size"))
 
 
 def train_stylenet(
@@ -86,8 +86,8 @@ def train_stylenet(
     With B > 1, each step uses settings.images_per_step images of the batch in turn (shared mode).
     Returns the trained net (on the device) and the last step's losses.
     """
-    device = torch.device(device)
-    _check_crop_fits(*content.shape[-2:], settings)
+    device = resolve_device(device)
+    _check_content_size(*content.shape[-2:], settings)
     precision = resolve_precision(settings.precision, device)
     content = content.to(device)
     batch = content.shape[0]
@@ -139,14 +139,13 @@ def stylize(
     shared=False trains one StyleNet per image (the paper); shared=True trains one across the batch and applies it.
     """
     settings = settings or StyleSettings()
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise CLIPstylerError(f"images must be (batch, 3, height, width), got {tuple(images.shape)}")
+    images = as_image_batch(images)
+    device = resolve_device(device)
     height, width = images.shape[-2:]
-    work_size = processing_size(height, width, settings.size)
-    _check_crop_fits(*work_size, settings)
+    work_size = check_processing_size(height, width, settings.size, settings.crop_size)
     clip.to(device)
     vgg.to(device)
-    content = resize(images.float(), work_size)
+    content = resize(images, work_size)
     if shared:
         net, losses = train_stylenet(content, clip, vgg, target, settings, device, callback)
         stylized = apply_stylenet(net, content, device, precision=settings.precision)

@@ -13,6 +13,9 @@ import logging
 
 import torch
 
+from .errors import CLIPstylerError
+from .settings import PRECISIONS
+
 log = logging.getLogger(__name__)
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -21,6 +24,8 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     """'auto' -> a concrete precision for the device; the others pass through (with a warning where slow)."""
     device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise CLIPstylerError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         if device.type == "cpu" and precision != "fp32" and not _cpu_has_native_bf16():
             log.warning("precision %s on a CPU without native bf16 falls back to slow kernels (measured about 40x "

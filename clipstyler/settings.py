@@ -1,75 +1,69 @@
-"""Every knob of the optimisation, with the reference defaults (SPEC.md), and their validation."""
+"""Every knob of the optimisation, with the reference defaults, its help and its valid range.
+
+Each field is declared once, with `setting(...)`: the default, a one-line help, the range or choices. Validation,
+the command line's flags and its --help read them from here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
 
-from .errors import CLIPstylerError
+from .errors import SettingError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 GLOBAL_VIEWS = ("pad", "squash")
+MIN_SIDE = 16  # VGG-19's content layers pool four times and StyleNet three: smaller images cannot be processed
+
+
+def setting(default, help: str, low=None, high=None, strict_low: bool = False, choices=None, flag: str | None = None):
+    """A StyleSettings field: `low`/`high` bound the value (inclusive, or exclusive below with strict_low)."""
+    metadata = {"help": help, "low": low, "high": high, "strict_low": strict_low, "choices": choices, "flag": flag}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class StyleSettings:
-    """Settings of one optimisation run. Defaults are the authors' unless a comment says otherwise."""
+    """Settings of one optimisation run. Defaults are the authors' unless a help text says otherwise."""
 
-    steps: int = 200  # Adam updates; the output has seen all of them (as the reference's saved image does)
-    lr: float = 5e-4
-    lr_step_size: int = 100
-    lr_gamma: float = 0.5
+    steps: int = setting(200, "Adam updates (the paper: 200); the output has seen all of them", low=1)
+    lr: float = setting(5e-4, "Adam learning rate", low=0.0, strict_low=True)
+    lr_step_size: int = setting(100, "halve the learning rate every this many steps (StepLR step_size)", low=1)
+    lr_gamma: float = setting(0.5, "factor of each learning-rate decay (StepLR gamma)", low=0.0, strict_low=True)
     # The reference calls scheduler.step() before optimizer.step(), so its first decay comes one step early
     # (99 steps at lr, 100 at lr/2, then lr/4). True reproduces that; False is the textbook StepLR.
-    reference_lr_schedule: bool = True
-    size: int = 512  # long side of the processing size (the reference squashes to 512 x 512)
-    crop_size: int = 128
-    num_crops: int = 64
-    distortion: float = 0.5
-    threshold: float = 0.7
-    lambda_patch: float = 9000.0
-    lambda_dir: float = 500.0
-    lambda_content: float = 150.0
-    lambda_tv: float = 2e-3
-    seed: int = 0  # the reference has none
-    global_view: str = "pad"  # "squash" is the reference; "pad" keeps a non-square image's shape for CLIP
-    # Crops per CLIP pass; 0 = all at once. Same loss and gradient either way; 16 keeps 512 px / 64 crops under
-    # 4 GB (about 2.8 GB on a CPU, against 4.4 GB all at once) at the same speed (bench/RESULTS.md).
-    crop_batch: int = 16
-    precision: str = "fp32"  # "fp32" is the exact reference; see precision.py for "auto", "bf16", "fp16"
-    # Speed options that leave the objective unchanged (measured in bench/RESULTS.md), off by default:
-    # torch.compile of CLIP's image encoder (on a 2-core CPU: about a minute before the first step, then steps only
-    # 1-4 % faster; off for good where compiling fails, see compilation.py) ...
-    torch_compile: bool = False
-    # ... and NHWC (channels_last) convolutions for StyleNet and VGG (no faster on the 2-core CPU measured; GPUs
-    # with half precision usually prefer it).
-    channels_last: bool = False
-    images_per_step: int = 1  # shared (fast) mode: images of the batch in each step
-    ngf: int = 16
+    reference_lr_schedule: bool = setting(True, "first decay one step early, as the authors' code does")
+    size: int = setting(512, "long side of the processing size in px (the aspect ratio is kept)", low=MIN_SIDE)
+    crop_size: int = setting(128, "side of the random patches CLIP scores, in px", low=8)
+    num_crops: int = setting(64, "random patches per step", low=1, flag="--crops")
+    distortion: float = setting(0.5, "strength of each patch's random perspective warp", low=0.0, high=1.0)
+    threshold: float = setting(0.7, "tau: patch losses below it count as zero", low=0.0, high=2.0)
+    lambda_patch: float = setting(9000.0, "weight of the patch CLIP loss", low=0.0)
+    lambda_dir: float = setting(500.0, "weight of the global CLIP loss", low=0.0)
+    lambda_content: float = setting(150.0, "weight of the VGG content loss (higher keeps more content)", low=0.0)
+    lambda_tv: float = setting(2e-3, "weight of the total-variation smoothness loss", low=0.0)
+    seed: int = setting(0, "seeds StyleNet's start and the patches (the reference has none)", low=0)
+    global_view: str = setting("pad", "how CLIP sees a non-square image whole: pad (keep its shape) or squash "
+                               "(the reference)", choices=GLOBAL_VIEWS)
+    # 16 keeps 512 px / 64 crops under 4 GB (about 2.8 GB on a CPU, against 4.4 GB all at once) at the same speed.
+    crop_batch: int = setting(16, "patches per CLIP pass, 0 = all at once (the same loss up to float rounding; "
+                              "lower it to save memory)", low=0)
+    precision: str = setting("fp32", "fp32 is the exact reference; auto picks half precision on GPUs",
+                             choices=PRECISIONS)
+    # Speed options that leave the objective unchanged (measured in bench/RESULTS.md), off by default.
+    torch_compile: bool = setting(False, "torch.compile CLIP's image encoder (the same loss up to float rounding; "
+                                  "pays on long GPU runs)", flag="--compile")
+    channels_last: bool = setting(False, "NHWC convolutions for StyleNet and VGG (the same loss up to float "
+                                  "rounding; for GPUs)")
+    images_per_step: int = setting(1, "shared mode: images of the batch in each step", low=1)
+    ngf: int = setting(16, "StyleNet's base channel width (the paper: 16)", low=1, high=256)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        _at_least(self, "steps", 1)
-        _at_least(self, "lr", 0.0, strict=True)
-        _at_least(self, "lr_step_size", 1)
-        _at_least(self, "lr_gamma", 0.0, strict=True)
-        _at_least(self, "size", 8)
-        _at_least(self, "crop_size", 8)
-        _at_least(self, "num_crops", 1)
-        _at_least(self, "crop_batch", 0)
-        _at_least(self, "images_per_step", 1)
-        _at_least(self, "ngf", 1)
-        for name in ("lambda_patch", "lambda_dir", "lambda_content", "lambda_tv"):
-            _at_least(self, name, 0.0)
-        if not 0.0 <= self.distortion <= 1.0:
-            raise CLIPstylerError(f"distortion must be in [0, 1], got {self.distortion}")
-        if not 0.0 <= self.threshold <= 2.0:
-            raise CLIPstylerError(f"threshold must be in [0, 2] (a 1 - cosine), got {self.threshold}")
-        if self.precision not in PRECISIONS:
-            raise CLIPstylerError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.global_view not in GLOBAL_VIEWS:
-            raise CLIPstylerError(f"global_view must be one of {GLOBAL_VIEWS}, got {self.global_view!r}")
+        for spec in fields(self):
+            _check(spec, getattr(self, spec.name))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,8 +75,24 @@ class StyleSettings:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def _at_least(settings: StyleSettings, name: str, low: float, strict: bool = False) -> None:
-    value = getattr(settings, name)
-    if value < low or (strict and value == low):
-        relation = ">" if strict else ">="
-        raise CLIPstylerError(f"{name} must be {relation} {low}, got {value}")
+def _check(spec, value) -> None:
+    """Raise a SettingError naming the field unless value has the default's type and lies in the declared range."""
+    kind, meta = type(spec.default), spec.metadata
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise SettingError.about(spec.name, f"must be a finite number, got {value}")
+    else:  # int, bool and str must be exactly that type (True is not a step count, 2.5 steps are not steps)
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if not ok:
+        raise SettingError.about(spec.name, f"must be {_KIND_NAMES[kind]}, got {value!r} ({type(value).__name__})")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise SettingError.about(spec.name, f"must be one of {', '.join(meta['choices'])}; got {value!r}")
+    low, high = meta["low"], meta["high"]
+    if low is not None and (value < low or (meta["strict_low"] and value == low)):
+        raise SettingError.about(spec.name, f"must be {'>' if meta['strict_low'] else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise SettingError.about(spec.name, f"must be <= {high}, got {value}")
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}

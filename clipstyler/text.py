@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from .clip_model import StylerCLIP
 from .errors import CLIPstylerError
 from .templates import IMAGENET_TEMPLATES
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SOURCE_TEXT = "a Photo"
 
 
@@ -20,13 +23,31 @@ class StyleTarget:
     """The text direction dt = normalise(T_style - T_source), encoded once and reused by any number of runs.
 
     direction: (D,) float32 unit vector on the CPU. clip_name: the CLIP that encoded it (directions from different
-    CLIPs are not comparable).
+    CLIPs are not comparable). notes: warnings a user should see, e.g. a text too long for CLIP.
     """
 
     style_text: str
     source_text: str
     direction: torch.Tensor
     clip_name: str
+    notes: tuple[str, ...] = ()
+
+
+def overflow_warning(clip: StylerCLIP, text: str, templates: Sequence[str] = IMAGENET_TEMPLATES) -> str | None:
+    """A warning if some prompt templates filled with text exceed CLIP's context (its tokenizer cuts them)."""
+    tokenizer = clip.tokenizer
+    encode, decode = getattr(tokenizer, "encode", None), getattr(tokenizer, "decode", None)
+    context = getattr(tokenizer, "context_length", None)
+    if encode is None or decode is None or not context:
+        return None  # a tokenizer we cannot measure; CLIP still reads what fits
+    tokens = max((encode(template.format(text)) for template in templates), key=len)
+    fits = context - 2  # the start and end tokens take two places
+    if len(tokens) <= fits:
+        return None
+    return (
+        f"the text {text[:40]!r}... is too long for CLIP: {len(tokens) + 2} tokens in its longest prompt template, "
+        f"CLIP reads {context}; it ignores the end: {decode(tokens[fits:]).strip()!r}. Shorten the text."
+    )
 
 
 def embed_text(clip: StylerCLIP, text: str, templates: Sequence[str] = IMAGENET_TEMPLATES) -> torch.Tensor:
@@ -54,7 +75,10 @@ def encode_style_target(
         )
     if style_text == source_text:
         raise CLIPstylerError("style text and source text are the same, so there is no direction to move in")
+    notes = tuple(note for note in (overflow_warning(clip, t, templates) for t in (style_text, source_text)) if note)
+    for note in notes:
+        log.warning(note)
     with torch.inference_mode(False), torch.no_grad():
         direction = embed_text(clip, style_text, templates) - embed_text(clip, source_text, templates)
         direction = F.normalize(direction, dim=-1).cpu()
-    return StyleTarget(style_text, source_text, direction, clip.name)
+    return StyleTarget(style_text, source_text, direction, clip.name, notes)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from clipstyler.apply import apply_stylenet, auto_chunk_size
+from clipstyler.errors import CLIPstylerError
 from clipstyler.stylenet import build_stylenet
 
 
@@ -70,3 +71,23 @@ def test_cpu_allocator_failure_also_halves_but_other_errors_propagate(monkeypatc
 
 def test_auto_chunk_size_follows_the_pixel_budget():
     assert (auto_chunk_size(512, 512), auto_chunk_size(1024, 1024), auto_chunk_size(2048, 2048)) == (8, 2, 1)
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (8, 8), (4, 200), (3, 17)])
+def test_images_smaller_than_the_networks_need_are_padded_and_come_back_whole(height, width):
+    """StyleNet's instance norms need more than one value at 1/8 size: tiny frames are padded, then cropped."""
+    frames = torch.rand(2, 3, height, width)
+    out = apply_stylenet(build_stylenet(seed=0), frames)
+    assert out.shape == (2, 3, height, width) and torch.isfinite(out).all()
+
+
+def test_bad_frames_and_devices_are_refused_before_any_work():
+    net = build_stylenet(seed=0)
+    with pytest.raises(CLIPstylerError, match="empty batch"):
+        apply_stylenet(net, torch.zeros(0, 3, 16, 16))
+    with pytest.raises(CLIPstylerError, match="divide 0-255 values by 255"):
+        apply_stylenet(net, torch.rand(1, 3, 16, 16) * 255)
+    with pytest.raises(CLIPstylerError, match="unknown device 'gpu0'"):
+        apply_stylenet(net, torch.rand(1, 3, 16, 16), device="gpu0")
+    with pytest.raises(CLIPstylerError, match="precision must be one of auto, fp32, bf16, fp16, got 'fp8'"):
+        apply_stylenet(net, torch.rand(1, 3, 16, 16), precision="fp8")

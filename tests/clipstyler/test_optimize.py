@@ -70,7 +70,7 @@ def test_reference_lr_schedule():
 
 def test_image_smaller_than_crop_is_a_clear_error(clip, vgg, target):
     settings = StyleSettings(steps=1, size=64, crop_size=128)
-    with pytest.raises(CLIPstylerError, match="crop_size=128"):
+    with pytest.raises(CLIPstylerError, match="at least 128 px .crop_size 128.*lower crop_size to 64 or less"):
         stylize(content(), clip, vgg, target, settings, "cpu")
 
 
@@ -100,3 +100,17 @@ def test_callback_exception_stops_the_run(clip, vgg, target):
         stylize(content(), clip, vgg, target, StyleSettings(steps=50, size=64, crop_size=32, num_crops=4), "cpu",
                 callback=cancel_at_two)
     assert seen == [1, 2]
+
+
+def test_two_runs_with_the_same_seed_are_bit_identical_on_the_cpu(clip, vgg, target):
+    """The README's reproducibility claim: same image, settings, seed, device and thread count."""
+    settings = StyleSettings(steps=4, size=96, crop_size=64, num_crops=8, crop_batch=4)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        runs = [stylize(content(96, 96), clip, vgg, target, settings, "cpu") for _ in range(2)]
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(runs[0].images, runs[1].images)
+    for a, b in zip(runs[0].stylenet.state_dict().values(), runs[1].stylenet.state_dict().values()):
+        assert torch.equal(a, b)

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from clipstyler.errors import CLIPstylerError
 from clipstyler.templates import IMAGENET_TEMPLATES
-from clipstyler.text import embed_text, encode_style_target
+from clipstyler.text import embed_text, encode_style_target, overflow_warning
 
 
 class FakeCLIP:
@@ -47,3 +47,28 @@ def test_works_under_inference_mode(clip):
     with torch.inference_mode():
         target = encode_style_target(clip, "fire")
     assert target.direction.shape == (32,)
+
+
+LONG = " ".join(["swirling"] * 40) + " brush strokes at the very end"  # 40 + 6 tokens; longest template adds ~10
+
+
+def test_a_text_too_long_for_clip_is_warned_about_naming_the_words_lost(clip, caplog):
+    assert overflow_warning(clip, "white wool") is None
+    with caplog.at_level("WARNING", logger="clipstyler"):
+        target = encode_style_target(clip, LONG)
+    (note,) = target.notes
+    assert "too long for CLIP" in note and "CLIP reads 77" in note
+    assert "at the very end" in note  # the words CLIP will not see
+    assert note in caplog.text
+
+
+def test_the_warning_counts_tokens_as_the_tokenizer_cuts_them(clip):
+    # Find the longest text the longest template still fits: one more word must trigger the warning.
+    words = []
+    while overflow_warning(clip, " ".join(words + ["x"])) is None:
+        words.append("x")
+    fits = " ".join(words)
+    template = max(IMAGENET_TEMPLATES, key=lambda t: len(clip.tokenizer.encode(t.format(fits))))
+    assert len(clip.tokenizer.encode(template.format(fits))) == 75  # 77 with the start and end tokens
+    tokens = clip.tokenizer([template.format(fits)])[0]
+    assert tokens[76] == tokens.max()  # the end token sits in the last place: nothing cut

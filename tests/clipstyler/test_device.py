@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from clipstyler.device import default_device, resolve_device
+from clipstyler.errors import CLIPstylerError
+
+
+def test_cpu_and_default():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device(default_device()).type in ("cpu", "cuda", "mps")
+
+
+def test_unknown_name_is_one_clear_line():
+    with pytest.raises(CLIPstylerError, match="unknown device 'cdua': use cpu, cuda, cuda:N or mps") as error:
+        resolve_device("cdua")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_a_gpu_says_so():
+    with pytest.raises(CLIPstylerError, match="no CUDA GPU is usable here"):
+        resolve_device("cuda")
+    with pytest.raises(CLIPstylerError, match="no CUDA GPU"):
+        resolve_device("cuda:1")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_index_beyond_the_gpus():
+    with pytest.raises(CLIPstylerError, match="CUDA GPU"):
+        resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without Metal")
+def test_mps_without_metal():
+    with pytest.raises(CLIPstylerError, match="Metal backend is not available"):
+        resolve_device("mps")
