@@ -1,22 +1,50 @@
-"""Image files <-> (1, 3, H, W) float tensors in [0, 1], for the CLI and the benchmark."""
+"""Image files <-> (1, 3, H, W) float tensors in [0, 1], for the command line, the benchmark and library users.
+
+Reading handles what cameras and editors write: EXIF rotation (as ComfyUI's Load Image does), 16- and 32-bit
+greyscale, palette and alpha images. Writing is atomic: a cancelled or failed save never leaves a broken file.
+"""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
+from .atomic_write import atomic_write
 from .errors import CLIPstylerError
+from .output_paths import check_output_file
+
+# Formats the results can be written in (PIL writes each; others PIL knows are not image formats people expect).
+OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+_HIGH_BIT_DEPTH = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1], keeping the precision of 16-bit images (PIL's convert('RGB') clips them)."""
+    if image.mode in _HIGH_BIT_DEPTH or image.mode == "I":
+        values = np.asarray(image, dtype=np.float32)
+        # PIL reads 16-bit greyscale PNGs as "I" in some versions: their values stay within 16 bits.
+        full_scale = _HIGH_BIT_DEPTH.get(image.mode) or (65535.0 if values.max() <= 65535 else 2.0**32 - 1)
+        grey = np.clip(values / full_scale, 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if image.mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
 def load_image(path: str) -> torch.Tensor:
-    """An image file as (1, 3, H, W) RGB in [0, 1] (alpha dropped, greyscale expanded)."""
+    """An image file as (1, 3, H, W) RGB in [0, 1]: EXIF rotation applied, alpha dropped, greyscale expanded."""
+    if not os.path.isfile(path):
+        raise CLIPstylerError(f"image {path!r}: no such file")
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except (OSError, ValueError) as error:
+            array = _to_array(ImageOps.exif_transpose(image))
+    except (OSError, ValueError, SyntaxError) as error:  # PIL raises all three for unreadable files
         raise CLIPstylerError(f"could not read image {path!r}: {error}") from error
-    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].contiguous()
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -27,5 +55,15 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array)
 
 
+def check_image_output(path: str) -> None:
+    """Raise a CLIPstylerError now, before any long work, if an image cannot be written to path later."""
+    check_output_file(path, OUTPUT_EXTENSIONS, "output image")
+
+
 def save_image(image: torch.Tensor, path: str) -> None:
-    to_pil(image).save(path)
+    """Write (3, H, W) or (1, 3, H, W) in [0, 1] as an 8-bit image; the format follows the extension."""
+    check_image_output(path)
+    picture = to_pil(image)
+    image_format = Image.registered_extensions()[os.path.splitext(path)[1].lower()]
+    with atomic_write(path) as temporary:
+        picture.save(temporary, format=image_format)

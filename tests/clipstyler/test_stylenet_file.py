@@ -1,7 +1,11 @@
+import os
+import stat
+
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from clipstyler import stylenet_file
 from clipstyler.errors import CLIPstylerError
 from clipstyler.settings import StyleSettings
 from clipstyler.stylenet import build_stylenet
@@ -46,3 +50,61 @@ def test_wrong_shapes_for_the_stated_width(tmp_path):
     save_file({k: v.contiguous() for k, v in style.stylenet.state_dict().items()}, str(path), metadata=metadata)
     with pytest.raises(CLIPstylerError, match="ngf=16"):
         load_style(path)
+
+
+def test_saved_files_are_readable_by_others_and_writes_are_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "wool.safetensors"
+    save_style(TrainedStyle(build_stylenet(seed=1), "white wool"), str(path))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    before = path.read_bytes()
+
+    def interrupted(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(before[:33])  # the 33-byte stub a Ctrl-C left before writes were atomic
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stylenet_file, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_style(TrainedStyle(build_stylenet(seed=2), "fire"), str(path))
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["wool.safetensors"]
+
+
+def test_a_file_declaring_a_huge_width_is_refused_before_allocating(tmp_path, monkeypatch):
+    style = TrainedStyle(build_stylenet(ngf=8))
+    path = str(tmp_path / "s.safetensors")
+    tensors = {k: v.contiguous() for k, v in style.stylenet.state_dict().items()}
+    save_file(tensors, path, metadata={**style.metadata(), "ngf": "2000"})
+    with pytest.raises(CLIPstylerError, match="ngf=2000, outside 1..256"):
+        load_style(path)
+    save_file(tensors, path, metadata={**style.metadata(), "ngf": "200"})  # in range, but not what the file holds
+    built_on, real_stylenet = [], stylenet_file.StyleNet
+
+    def recording(ngf):
+        built_on.append((ngf, torch.empty(0).device.type))
+        return real_stylenet(ngf)
+
+    monkeypatch.setattr(stylenet_file, "StyleNet", recording)
+    with pytest.raises(CLIPstylerError, match="does not hold StyleNet weights matching ngf=200"):
+        load_style(path)
+    assert built_on == [(200, "meta")]  # compared on the meta device: the 200-wide net was never allocated
+    save_file(tensors, path, metadata={**style.metadata(), "ngf": "sixteen"})
+    with pytest.raises(CLIPstylerError, match="unreadable metadata: ngf='sixteen'"):
+        load_style(path)
+
+
+def test_nan_weights_are_refused(tmp_path):
+    tensors = {k: v.contiguous().clone() for k, v in build_stylenet(ngf=8).state_dict().items()}
+    tensors["conv_fin.bias"][1] = float("nan")
+    path = str(tmp_path / "nan.safetensors")
+    save_file(tensors, path, metadata=TrainedStyle(build_stylenet(ngf=8)).metadata())
+    with pytest.raises(CLIPstylerError, match=r"NaN or infinite weights \(in \['conv_fin.bias'\]\)"):
+        load_style(path)
+
+
+def test_save_refuses_a_folder_or_another_extension_before_writing(tmp_path):
+    style = TrainedStyle(build_stylenet(ngf=8))
+    with pytest.raises(CLIPstylerError, match="is a folder"):
+        save_style(style, str(tmp_path))
+    with pytest.raises(CLIPstylerError, match="has '.pt': use one of .safetensors"):
+        save_style(style, str(tmp_path / "style.pt"))
+    assert os.listdir(tmp_path) == []
