@@ -6,17 +6,25 @@ TorchScript .pt archives (read with torch.jit.load, as that is their official fo
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import logging
 import os
+import pickle
 import zipfile
+from collections.abc import Iterator
 
+import huggingface_hub
 import open_clip
 import torch
 from open_clip.model import build_model_from_openai_state_dict
 from open_clip.tokenizer import SimpleTokenizer
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from .clip_model import OPENAI_MEAN, OPENAI_STD, StylerCLIP
-from .errors import CLIPstylerError
+from .downloads import one_line, unreachable_reason
+from .errors import CLIPstylerError, WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +37,75 @@ def list_pretrained() -> list[tuple[str, str]]:
     return [tuple(pair) for pair in open_clip.list_pretrained()]
 
 
+def _pretrained_source(architecture: str, tag: str) -> tuple[str, str, str]:
+    """(where open_clip downloads from, a file a user can fetch instead, its url) for a pretrained tag."""
+    config = open_clip.get_pretrained_cfg(architecture, tag) or {}
+    hub_page = f"https://huggingface.co/{config.get('hf_hub', '').rstrip('/')}"
+    download_from = hub_page if config.get("hf_hub") else config.get("url", "")
+    if config.get("url"):  # OpenAI's own files, e.g. ViT-B-32.pt: one well-known file
+        return download_from, config["url"].rsplit("/", 1)[-1], config["url"]
+    return download_from, "open_clip_model.safetensors", hub_page
+
+
+def _activation_of_the_weights(architecture: str, tag: str) -> dict:
+    """create_model arguments that give the architecture the activation its weights were trained with.
+
+    OpenAI's weights use QuickGELU, but open_clip's plain configs ("ViT-B-32") use GELU since 2.29 and only warn
+    about the mismatch: "ViT-B-32/openai" would silently give different embeddings from OpenAI's CLIP, which the
+    authors' code uses. The tag's own configuration says which activation it needs.
+    """
+    config = open_clip.get_pretrained_cfg(architecture, tag) or {}
+    return {"force_quick_gelu": True} if config.get("quick_gelu") else {}
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """Hugging Face Hub in offline mode for the block: cached files load at once, missing ones fail at once."""
+    constants = getattr(huggingface_hub, "constants", None)
+    if not offline or not hasattr(constants, "HF_HUB_OFFLINE"):
+        yield
+        return
+    previous, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
+class _DropOpenClipErrors(logging.Filter):
+    """open_clip logs a failed download on the root logger before raising; our error says it better."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"{os.sep}open_clip{os.sep}" not in record.pathname
+
+
 def load_pretrained_clip(architecture: str, tag: str, cache_dir: str | None = None) -> StylerCLIP:
-    """An open_clip model with pretrained weights, downloaded into cache_dir if not there yet (on the CPU)."""
+    """An open_clip model with pretrained weights, downloaded into cache_dir if not there yet (on the CPU).
+
+    Raises WeightsUnavailable, naming the file and where to get it, when the weights are neither cached nor
+    downloadable; offline that takes a second, not a minute of retries.
+    """
     if (architecture, tag) not in set(list_pretrained()):
+        known = [f"{a}/{t}" for a, t in list_pretrained()]
+        close = difflib.get_close_matches(f"{architecture}/{tag}", known, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
         raise CLIPstylerError(
-            f"open_clip has no pretrained weights {architecture!r} / {tag!r}; pick one of open_clip.list_pretrained()"
+            f"open_clip has no pretrained weights {architecture}/{tag}: {hint}(open_clip.list_pretrained() lists them)"
         )
-    model = open_clip.create_model(architecture, pretrained=tag, cache_dir=cache_dir)
-    tokenizer = open_clip.get_tokenizer(architecture, cache_dir=cache_dir)
+    download_from, file_name, url = _pretrained_source(architecture, tag)
+    offline_reason = unreachable_reason(download_from)
+    root, quiet = logging.getLogger(), _DropOpenClipErrors()
+    root.addFilter(quiet)
+    try:
+        with _hub_offline(offline_reason is not None):
+            model = open_clip.create_model(architecture, pretrained=tag, cache_dir=cache_dir,
+                                           **_activation_of_the_weights(architecture, tag))
+            tokenizer = open_clip.get_tokenizer(architecture, cache_dir=cache_dir)
+    except Exception as error:  # network, hub, cache and file errors alike: the weights cannot be had
+        cause = f"{offline_reason} Not in the cache either" if offline_reason else one_line(error)
+        raise WeightsUnavailable("clip", f"CLIP {architecture}/{tag}", file_name, url, cause) from error
+    finally:
+        root.removeFilter(quiet)
     return _wrap(model, tokenizer, f"{architecture}/{tag}")
 
 
@@ -47,16 +116,39 @@ def _is_torchscript_archive(path: str) -> bool:
         return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
 
 
+# What a file that is not a readable checkpoint raises: safetensors' own error; torch.load's (pickle refusing a
+# non-tensor object under weights_only, truncated or non-zip data); I/O. A TypeError or AttributeError is a bug (e.g.
+# an API the installed version lacks), not a bad file, and is let through.
+_UNREADABLE = (SafetensorError, pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError,
+               zipfile.BadZipFile)
+
+
+def _load_checkpoint(path: str) -> object:
+    """The file's contents: safetensors by name (as open_clip decides), OpenAI's TorchScript archives, else torch.load
+    of tensors only. Read here rather than by open_clip.factory.load_state_dict, whose arguments differ across
+    open_clip versions (before 2.27 it took map_location and no weights_only, and no .safetensors)."""
+    if path.lower().endswith(".safetensors"):
+        return load_file(path, device="cpu")
+    if _is_torchscript_archive(path):
+        return torch.jit.load(path, map_location="cpu").state_dict()
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _unwrap(checkpoint: object) -> object:
+    """open_clip training checkpoints: {"state_dict": ...}, with DDP's "module." key prefix."""
+    state = checkpoint["state_dict"] if isinstance(checkpoint, dict) and "state_dict" in checkpoint else checkpoint
+    if isinstance(state, dict) and state and all(isinstance(k, str) and k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     """A checkpoint file's tensors, without unpickling anything but OpenAI's own TorchScript format."""
     if not os.path.isfile(path):
-        raise CLIPstylerError(f"CLIP checkpoint {path!r} does not exist")
+        raise CLIPstylerError(f"CLIP checkpoint {path!r}: no such file")
     try:
-        if _is_torchscript_archive(path):
-            state = torch.jit.load(path, map_location="cpu").state_dict()
-        else:
-            state = open_clip.factory.load_state_dict(path, device="cpu", weights_only=True)
-    except Exception as error:  # safetensors, zip and unpickler errors alike: the file is not a checkpoint
+        state = _unwrap(_load_checkpoint(path))
+    except _UNREADABLE as error:  # the file is not a checkpoint
         raise CLIPstylerError(
             f"could not read CLIP checkpoint {os.path.basename(path)!r} ({type(error).__name__}: {error}); "
             "expected a .safetensors, an open_clip state dict or OpenAI's .pt file"

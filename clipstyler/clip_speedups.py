@@ -14,6 +14,7 @@ All three keep every output and input gradient the same up to float summation or
 
 from __future__ import annotations
 
+import inspect
 import types
 
 import torch
@@ -116,23 +117,36 @@ def _class_token_forward(
     return x + self.ls_2(self.mlp(self.ln_2(x)))
 
 
+def _attention_takes_key_value(block: nn.Module) -> bool:
+    """True if block.attention(q_x=, k_x=, v_x=, attn_mask=) can be called, as _class_token_forward does."""
+    try:
+        parameters = inspect.signature(block.attention).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return all(name in parameters for name in ("q_x", "k_x", "v_x", "attn_mask"))
+
+
 def class_token_last_block(visual: nn.Module) -> bool:
     """Make a class-token-pooled open_clip ViT's last block compute the class token alone; True if applied.
 
     Only where that token is provably all the tower reads: open_clip's own VisionTransformer with "tok" pooling,
-    no attention pooler, no token outputs, batch-first blocks, and a plain (self-attention) last block.
+    no attention pooler, no token outputs, batch-first blocks, and a plain (self-attention) last block. Each is
+    read with a default that refuses, so an open_clip without one of these attributes keeps its own forward (up to
+    2.24 the blocks ran sequence-first and the Transformer had no `batch_first`).
     """
     if type(visual) is not VisionTransformer:
         return False
-    blocks = getattr(visual.transformer, "resblocks", None)
+    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
     last = blocks[-1] if blocks else None
     applies = (
-        visual.pool_type == "tok"
-        and visual.attn_pool is None
-        and not visual.output_tokens
-        and getattr(visual.transformer, "batch_first", False)
+        getattr(visual, "pool_type", None) == "tok"
+        and getattr(visual, "attn_pool", True) is None
+        and getattr(visual, "output_tokens", True) is False
+        and getattr(visual.transformer, "batch_first", None) is True
         and type(last) is ResidualAttentionBlock
         and not hasattr(last, "ln_1_kv")
+        and all(hasattr(last, name) for name in ("ln_1", "ls_1", "ln_2", "mlp", "ls_2"))
+        and _attention_takes_key_value(last)
     )
     if applies:
         last.forward = types.MethodType(_class_token_forward, last)  # same parameters and state-dict keys

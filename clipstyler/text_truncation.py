@@ -5,16 +5,32 @@ end-of-text (EOT) token, so no position after the batch's last EOT can change th
 (about 15 of 77 tokens for the 79 templates) gives the same numbers up to float summation order, and takes the
 style target's encoding from seconds to well under one on a CPU (bench/RESULTS.md).
 
-Applied only to open_clip's own `CLIP.encode_text` with argmax (EOT) pooling and a causal mask; any other text tower
-is encoded as it is.
+Applied only to open_clip's own `CLIP.encode_text` with argmax (EOT) pooling, a causal mask and a text transformer
+that takes (N, L, D) tensors; any other text tower, or an open_clip whose layout differs, is encoded as it is.
 """
 
 from __future__ import annotations
 
 import torch
 from open_clip.model import CLIP
-from open_clip.transformer import text_global_pool
 from torch import nn
+
+
+def is_causal_mask(mask: object) -> bool:
+    """True for a 2-D float mask that is -inf strictly above the diagonal and 0 elsewhere."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
+        return False
+    strictly_upper = torch.ones(mask.shape, dtype=torch.bool, device=mask.device).triu(1)
+    return bool(torch.equal(torch.isneginf(mask), strictly_upper)) and bool((mask[~strictly_upper] == 0).all())
+
+
+def takes_batch_first(transformer: nn.Module) -> bool:
+    """True where open_clip's text transformer takes and returns (N, L, D), as the code below feeds it.
+
+    Up to open_clip 2.24 CLIP.encode_text permuted to (L, N, D) around a Transformer that had no `batch_first`;
+    from 2.26.1 (the next release on PyPI) the Transformer has one and takes (N, L, D) whatever its internal layout.
+    """
+    return isinstance(getattr(transformer, "batch_first", None), bool)
 
 
 def is_truncatable(model: nn.Module) -> bool:
@@ -22,12 +38,14 @@ def is_truncatable(model: nn.Module) -> bool:
     if getattr(type(model), "encode_text", None) is not CLIP.encode_text:
         return False  # a subclass or another text tower: its encode_text may do something else
     if getattr(model, "text_pool_type", None) != "argmax":
-        return False
-    mask = getattr(model, "attn_mask", None)
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
-        return False
-    strictly_upper = torch.ones(mask.shape, dtype=torch.bool, device=mask.device).triu(1)
-    return bool(torch.equal(torch.isneginf(mask), strictly_upper)) and bool((mask[~strictly_upper] == 0).all())
+        return False  # e.g. 'eos' (open_clip >= 3.1) or 'last': pooled elsewhere than the highest token id
+    return takes_batch_first(getattr(model, "transformer", None)) and is_causal_mask(getattr(model, "attn_mask", None))
+
+
+def argmax_pool(x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(N, L, D) -> (N, D): each row at its highest token id (the EOT), as open_clip's 'argmax' pooling. Done here
+    because open_clip's text_global_pool returned (pooled, tokens) up to 2.31 and returns pooled from 2.32 on."""
+    return x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
 
 
 def encode_text_truncated(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
@@ -45,8 +63,7 @@ def encode_text_truncated(model: nn.Module, tokens: torch.Tensor) -> torch.Tenso
     x = model.token_embedding(tokens).to(cast_dtype)
     x = x + model.positional_embedding[:length].to(cast_dtype)
     x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
-    x = model.ln_final(x)
-    x = text_global_pool(x, tokens, "argmax")
+    x = argmax_pool(model.ln_final(x), tokens)
     if model.text_projection is None:
         return x
     if isinstance(model.text_projection, nn.Linear):

@@ -1,8 +1,9 @@
-"""VGG-19 content features for the content loss (SPEC.md: torchvision VGG-19, relu4_2 and relu5_2)."""
+"""VGG-19 content features: torchvision VGG-19, relu4_2 and relu5_2 (docs/METHOD.md, "Content loss")."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import torch
 from safetensors.torch import load_file
@@ -10,7 +11,8 @@ from torch import nn
 from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
-from .errors import CLIPstylerError
+from .downloads import one_line, unreachable_reason
+from .errors import CLIPstylerError, WeightsUnavailable
 
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights, as the authors' code uses
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -49,12 +51,36 @@ class VGGContent(nn.Module):
         return outputs
 
 
+def _first_missing_folder(folder: str) -> str | None:
+    """The outermost folder of folder's path that does not exist yet (None if folder exists)."""
+    missing = None
+    folder = os.path.abspath(folder)
+    while not os.path.exists(folder):
+        missing, folder = folder, os.path.dirname(folder)
+    return missing
+
+
 def download_vgg19(folder: str) -> str:
-    """Download torchvision's VGG-19 ImageNet weights into folder (hash-checked); returns the file's path."""
-    os.makedirs(folder, exist_ok=True)
-    torch.hub.load_state_dict_from_url(
-        VGG19_Weights.IMAGENET1K_V1.url, model_dir=folder, map_location="cpu", check_hash=True, weights_only=True
-    )
+    """Download torchvision's VGG-19 ImageNet weights into folder (hash-checked); returns the file's path.
+
+    Raises WeightsUnavailable when the download fails; a folder this call created is then removed again, so a
+    failed first run leaves nothing behind.
+    """
+    url = VGG19_Weights.IMAGENET1K_V1.url
+    created = _first_missing_folder(folder)
+    reason = unreachable_reason(url)
+    try:
+        if reason is not None:
+            raise OSError(reason)
+        os.makedirs(folder, exist_ok=True)
+        # torch.hub writes to a temporary file and renames it only once complete and hash-checked.
+        torch.hub.load_state_dict_from_url(url, model_dir=folder, map_location="cpu", check_hash=True,
+                                           weights_only=True)
+    except Exception as error:  # network, HTTP, hash and disk errors alike: the weights cannot be had
+        if created is not None and not any(files for _, _, files in os.walk(created)):
+            shutil.rmtree(created, ignore_errors=True)
+        cause = reason or one_line(error)
+        raise WeightsUnavailable("vgg", "VGG-19 (torchvision)", VGG19_FILENAME, url, cause) from error
     return os.path.join(folder, VGG19_FILENAME)
 
 
@@ -73,7 +99,7 @@ def _read_weights(path: str) -> dict[str, torch.Tensor]:
 def load_vgg19(path: str) -> VGGContent:
     """VGGContent from a torchvision VGG-19 state dict file (full, or its 'features.*' part), on the CPU."""
     if not os.path.isfile(path):
-        raise CLIPstylerError(f"VGG-19 weights {path!r} do not exist")
+        raise CLIPstylerError(f"VGG-19 weights {path!r}: no such file")
     state = _read_weights(path)
     if not isinstance(state, dict):
         raise CLIPstylerError(f"{os.path.basename(path)!r} does not hold a VGG-19 state dict")

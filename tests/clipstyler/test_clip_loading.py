@@ -1,11 +1,14 @@
+import socket
+
 import open_clip
 import pytest
 import torch
 from safetensors.torch import save_file
 from tests_support import state_dict_of
 
+from clipstyler import clip_loading
 from clipstyler.clip_loading import load_clip_file, load_pretrained_clip, read_state_dict
-from clipstyler.errors import CLIPstylerError
+from clipstyler.errors import CLIPstylerError, WeightsUnavailable
 
 IMAGE = torch.rand(2, 3, 224, 224)
 
@@ -79,6 +82,26 @@ def test_pickle_that_is_not_weights_is_refused(tmp_path):
         read_state_dict(str(path))
 
 
+def test_a_bug_is_not_reported_as_a_bad_file(tmp_path, monkeypatch, tiny_clip_model):
+    """A TypeError (say, an API a dependency's version lacks) must surface as itself, not as 'not a checkpoint'."""
+    path = tmp_path / "clip.bin"
+    torch.save(state_dict_of(tiny_clip_model), path)
+
+    def newer_api(*args, **kwargs):
+        raise TypeError("load() got an unexpected keyword argument 'weights_only'")
+
+    monkeypatch.setattr(torch, "load", newer_api)
+    with pytest.raises(TypeError, match="weights_only"):
+        read_state_dict(str(path))
+
+
+def test_open_clip_training_checkpoint_with_ddp_prefix(tmp_path, tiny_clip_model):
+    path = tmp_path / "epoch_32.pt"
+    torch.save({"epoch": 32, "state_dict": {f"module.{k}": v for k, v in state_dict_of(tiny_clip_model).items()}},
+               path)
+    assert same_embeddings(load_clip_file(str(path)), tiny_clip_model)
+
+
 def test_text_encoder_only_file(tmp_path, tiny_clip_model):
     path = tmp_path / "clip_l.safetensors"
     save_file({k: v for k, v in state_dict_of(tiny_clip_model).items() if not k.startswith("visual.")}, str(path))
@@ -87,13 +110,45 @@ def test_text_encoder_only_file(tmp_path, tiny_clip_model):
 
 
 def test_missing_file():
-    with pytest.raises(CLIPstylerError, match="does not exist"):
+    with pytest.raises(CLIPstylerError, match="'/nonexistent/clip.safetensors': no such file"):
         load_clip_file("/nonexistent/clip.safetensors")
 
 
-def test_unknown_pretrained_tag():
-    with pytest.raises(CLIPstylerError, match="no pretrained weights"):
-        load_pretrained_clip("ViT-B-32", "no-such-tag")
+def test_unknown_pretrained_tag_suggests_close_names():
+    with pytest.raises(CLIPstylerError, match="no pretrained weights ViT-B-32/opnai: did you mean ViT-B-32/openai"):
+        load_pretrained_clip("ViT-B-32", "opnai")
+
+
+def test_offline_fails_at_once_naming_the_file_and_where_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(clip_loading, "unreachable_reason", lambda url: f"cannot resolve {url[8:23]}")
+    lookups = []
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: lookups.append(host)
+                        or real_getaddrinfo(host, *args, **kwargs))
+    with pytest.raises(WeightsUnavailable) as error:
+        load_pretrained_clip("ViT-B-32", "openai", cache_dir=str(tmp_path))
+    # The hub ran offline: no lookup of it, let alone its minute of retries. (open_clip before 3.0 fetches OpenAI's
+    # weights from their own URL instead, which fails at its first lookup.)
+    assert "huggingface.co" not in lookups
+    assert error.value.model == "clip" and error.value.file_name == "ViT-B-32.pt"
+    url = error.value.url
+    assert url.startswith("https://openaipublic.azureedge.net/") and url.endswith("/ViT-B-32.pt")
+    assert error.value.cause.startswith("cannot resolve huggingface.co")
+    assert not any(tmp_path.iterdir())  # nothing half-downloaded left in the cache
+
+
+def test_a_failing_download_becomes_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(clip_loading, "unreachable_reason", lambda url: None)
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("HTTP Error 403: Forbidden\n<html>...</html>")
+
+    monkeypatch.setattr(open_clip, "create_model", refused)
+    with pytest.raises(WeightsUnavailable) as error:
+        load_pretrained_clip("ViT-B-16", "laion2b_s34b_b88k", cache_dir=str(tmp_path))
+    assert error.value.cause == "RuntimeError: HTTP Error 403: Forbidden"
+    assert error.value.file_name == "open_clip_model.safetensors"
+    assert error.value.url == "https://huggingface.co/laion/CLIP-ViT-B-16-laion2B-s34B-b88K"
 
 
 def test_pretrained_downloads_into_the_given_cache(monkeypatch, tmp_path, tiny_clip_model):
@@ -104,6 +159,25 @@ def test_pretrained_downloads_into_the_given_cache(monkeypatch, tmp_path, tiny_c
         return tiny_clip_model
 
     monkeypatch.setattr(open_clip, "create_model", fake_create_model)
+    monkeypatch.setattr(clip_loading, "unreachable_reason", lambda url: None)
     clip = load_pretrained_clip("ViT-B-32", "openai", cache_dir=str(tmp_path))
     assert calls == {"name": "ViT-B-32", "pretrained": "openai", "cache_dir": str(tmp_path)}
     assert clip.name == "ViT-B-32/openai"
+
+
+@pytest.mark.parametrize("architecture, tag, quick_gelu", [("ViT-B-32", "openai", True), ("RN50", "openai", True),
+                                                          ("ViT-B-32", "laion2b_s34b_b79k", False)])
+def test_pretrained_weights_get_the_activation_they_were_trained_with(monkeypatch, tmp_path, architecture, tag,
+                                                                      quick_gelu):
+    """OpenAI's weights need QuickGELU; open_clip's plain configs use GELU and would only warn (2.29 and later)."""
+    built, real_create_model = {}, open_clip.create_model
+
+    def create_model(name, pretrained=None, cache_dir=None, **kwargs):
+        built["model"] = real_create_model(name, pretrained=None, **kwargs)  # the same build, without the weights
+        return built["model"]
+
+    monkeypatch.setattr(clip_loading, "unreachable_reason", lambda url: None)
+    monkeypatch.setattr(open_clip, "create_model", create_model)
+    load_pretrained_clip(architecture, tag, cache_dir=str(tmp_path))
+    activations = {type(m).__name__ for m in built["model"].modules() if "GELU" in type(m).__name__}
+    assert activations == ({"QuickGELU"} if quick_gelu else {"GELU"})

@@ -110,3 +110,38 @@ def test_packed_attention_leaves_masked_calls_to_the_original():
     got, got_weights = fast(x, x, x, attn_mask=mask)
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(got_weights, weights)
+
+
+def test_class_token_last_block_refuses_sequence_first_blocks():
+    """open_clip's Transformer(batch_first=False) hands its blocks (L, N, D): the class token is then row 0, not
+    column 0, and the block must keep its own forward (up to open_clip 2.24 every tower ran that way)."""
+    plain = small_vit()
+    plain.transformer.batch_first = False
+    for block in plain.transformer.resblocks:
+        block.attn.batch_first = False
+    fast = copy.deepcopy(plain)
+    assert not class_token_last_block(fast)
+    images = torch.rand(3, 3, 64, 64)
+    e1, g1 = embeddings_and_input_gradient(SimpleNamespace(encode_image=plain), images)
+    e2, g2 = embeddings_and_input_gradient(SimpleNamespace(encode_image=fast), images)
+    torch.testing.assert_close(e2, e1, rtol=0, atol=0)
+    torch.testing.assert_close(g2, g1, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("owner, attribute", [("visual", "pool_type"), ("visual", "attn_pool"),
+                                              ("visual", "output_tokens"), ("transformer", "batch_first")])
+def test_class_token_last_block_refuses_a_vit_without_the_attributes_it_reads(owner, attribute):
+    """As an open_clip that predates one of them (up to 2.24 the Transformer had no batch_first and the blocks ran
+    sequence-first): what that version does instead is unknown, so its own forward stays."""
+    vit = small_vit()
+    delattr(vit if owner == "visual" else vit.transformer, attribute)
+    assert not class_token_last_block(vit)
+    assert "forward" not in vars(vit.transformer.resblocks[-1])
+
+
+def test_class_token_last_block_refuses_an_attention_without_key_and_value():
+    vit = small_vit()
+    last = vit.transformer.resblocks[-1]
+    last.attention = lambda q_x, attn_mask=None: last.attn(q_x, q_x, q_x, need_weights=False)[0]
+    assert not class_token_last_block(vit)
+    assert "forward" not in vars(last)

@@ -1,10 +1,12 @@
 import open_clip
+import open_clip.transformer
 import pytest
 import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+from torch import nn
 
 from clipstyler.templates import IMAGENET_TEMPLATES
-from clipstyler.text_truncation import encode_text_truncated, is_truncatable
+from clipstyler.text_truncation import argmax_pool, encode_text_truncated, is_truncatable, takes_batch_first
 
 
 def make_text_clip(**text_overrides) -> CLIP:
@@ -92,3 +94,57 @@ def test_styler_clip_uses_it(clip):
     with torch.no_grad():
         expected = clip.model.encode_text(clip.tokenizer(texts)).float()
     torch.testing.assert_close(encoded, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_pooling_is_open_clips_argmax_pooling(tokens):
+    x = torch.randn(len(tokens), 77, 8)
+    theirs = open_clip.transformer.text_global_pool(x, tokens, "argmax")
+    theirs = theirs[0] if isinstance(theirs, tuple) else theirs  # open_clip < 2.32 returned (pooled, tokens)
+    torch.testing.assert_close(argmax_pool(x, tokens), theirs, rtol=0, atol=0)
+
+
+def test_an_internally_sequence_first_transformer_still_truncates(tokens):
+    model = make_text_clip()
+    model.transformer.batch_first = False  # open_clip >= 2.26 then transposes inside its forward: the same interface
+    for block in model.transformer.resblocks:
+        block.attn.batch_first = False
+    assert takes_batch_first(model.transformer) and is_truncatable(model)
+    with torch.no_grad():
+        torch.testing.assert_close(encode_text_truncated(model, tokens), model.encode_text(tokens),
+                                   rtol=1e-5, atol=1e-5)
+
+
+class SequenceFirstTransformer(nn.Module):
+    """open_clip <= 2.24's text Transformer: (L, N, D) in and out, and no batch_first attribute."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def get_cast_dtype(self) -> torch.dtype:
+        return self.inner.get_cast_dtype()
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.inner(x.transpose(0, 1), attn_mask=attn_mask).transpose(0, 1)
+
+
+def encode_text_2_24(self, text, normalize: bool = False):
+    """open_clip 2.24's CLIP.encode_text: the transformer runs sequence-first, pooling returns (pooled, tokens)."""
+    x = self.token_embedding(text) + self.positional_embedding
+    x = self.transformer(x.permute(1, 0, 2), attn_mask=self.attn_mask).permute(1, 0, 2)
+    x = self.ln_final(x)
+    x, _ = x[torch.arange(x.shape[0]), text.argmax(dim=-1)], x
+    return x @ self.text_projection
+
+
+def test_a_sequence_first_open_clip_is_encoded_in_full(monkeypatch, tokens):
+    """The layout of open_clip 2.24: were it truncated, (N, L, D) would reach a transformer reading (L, N, D)."""
+    model = make_text_clip()
+    model.transformer = SequenceFirstTransformer(model.transformer)
+    monkeypatch.setattr(CLIP, "encode_text", encode_text_2_24)
+    assert not takes_batch_first(model.transformer) and not is_truncatable(model)
+    seen = []
+    model.transformer.inner.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[1]))
+    with torch.no_grad():
+        torch.testing.assert_close(encode_text_truncated(model, tokens), model.encode_text(tokens))
+    assert seen == [77, 77]  # all positions, as open_clip itself

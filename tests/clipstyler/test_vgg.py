@@ -4,7 +4,8 @@ import pytest
 import torch
 from torchvision.models import vgg19
 
-from clipstyler.errors import CLIPstylerError
+from clipstyler import vgg as vgg_module
+from clipstyler.errors import CLIPstylerError, WeightsUnavailable
 from clipstyler.vgg import VGG19_FILENAME, VGGContent, load_vgg19, load_vgg19_from_folder
 
 
@@ -67,3 +68,34 @@ def test_folder_without_weights_and_no_download(tmp_path):
 def test_folder_with_weights(tmp_path, vgg_file):
     os.symlink(vgg_file, tmp_path / VGG19_FILENAME)
     assert isinstance(load_vgg19_from_folder(str(tmp_path), download=False), VGGContent)
+
+
+def test_a_failed_download_names_the_file_and_leaves_no_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(vgg_module, "unreachable_reason", lambda url: None)
+
+    def forbidden(url, model_dir, **kwargs):
+        assert os.path.isdir(model_dir)  # torch.hub downloads into the folder (to a temporary file first)
+        raise OSError("HTTP Error 403: Forbidden")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbidden)
+    folder = tmp_path / "new" / "vgg"
+    with pytest.raises(WeightsUnavailable) as error:
+        load_vgg19_from_folder(str(folder))
+    assert (error.value.model, error.value.file_name) == ("vgg", VGG19_FILENAME)
+    assert error.value.url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+    assert error.value.cause == "OSError: HTTP Error 403: Forbidden"
+    assert not (tmp_path / "new").exists()
+
+
+def test_offline_the_download_is_not_even_tried(tmp_path, monkeypatch):
+    monkeypatch.setattr(vgg_module, "unreachable_reason", lambda url: "cannot resolve download.pytorch.org")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
+    (tmp_path / "vgg").mkdir()  # a folder that was there before stays
+    with pytest.raises(WeightsUnavailable, match="cannot resolve download.pytorch.org"):
+        load_vgg19_from_folder(str(tmp_path / "vgg"))
+    assert (tmp_path / "vgg").is_dir()
+
+
+def test_missing_file_says_so(tmp_path):
+    with pytest.raises(CLIPstylerError, match="no such file"):
+        load_vgg19(str(tmp_path / "nope.pth"))
