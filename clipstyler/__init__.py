@@ -1,39 +1,54 @@
 """CLIPstyler (Kwon & Ye, CVPR 2022) as a plain PyTorch library: text-driven style transfer with a CLIP-supervised
-StyleNet. Usable without ComfyUI; the ComfyUI nodes in ../nodes only translate to and from it."""
+StyleNet. Usable without ComfyUI; the ComfyUI nodes in ../nodes only translate to and from it.
 
-from .apply import apply_stylenet
-from .clip_loading import load_clip_file, load_pretrained_clip
-from .clip_model import StylerCLIP
-from .errors import CLIPstylerError
-from .optimize import StepReport, StyleResult, stylize, train_stylenet
-from .settings import StyleSettings
-from .stylenet import StyleNet, build_stylenet
-from .stylenet_file import TrainedStyle, load_style, save_style
-from .text import DEFAULT_SOURCE_TEXT, StyleTarget, encode_style_target
-from .vgg import VGGContent, load_vgg19, load_vgg19_from_folder
+The names below are imported on first use, so `python -m clipstyler --help` answers without loading torch.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CLIPstylerError",
-    "DEFAULT_SOURCE_TEXT",
-    "StepReport",
-    "StyleNet",
-    "StyleResult",
-    "StyleSettings",
-    "StyleTarget",
-    "StylerCLIP",
-    "TrainedStyle",
-    "VGGContent",
-    "apply_stylenet",
-    "build_stylenet",
-    "encode_style_target",
-    "load_clip_file",
-    "load_pretrained_clip",
-    "load_style",
-    "load_vgg19",
-    "load_vgg19_from_folder",
-    "save_style",
-    "stylize",
-    "train_stylenet",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "CLIPstylerError": "errors",
+    "SettingError": "errors",
+    "WeightsUnavailable": "errors",
+    "DEFAULT_SOURCE_TEXT": "text",
+    "StyleTarget": "text",
+    "encode_style_target": "text",
+    "StepReport": "optimize",
+    "StyleResult": "optimize",
+    "stylize": "optimize",
+    "train_stylenet": "optimize",
+    "StyleSettings": "settings",
+    "StyleNet": "stylenet",
+    "build_stylenet": "stylenet",
+    "TrainedStyle": "stylenet_file",
+    "load_style": "stylenet_file",
+    "save_style": "stylenet_file",
+    "StylerCLIP": "clip_model",
+    "load_clip_file": "clip_loading",
+    "load_pretrained_clip": "clip_loading",
+    "VGGContent": "vgg",
+    "load_vgg19": "vgg",
+    "load_vgg19_from_folder": "vgg",
+    "apply_stylenet": "apply",
+    "load_image": "image_io",
+    "save_image": "image_io",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'clipstyler' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

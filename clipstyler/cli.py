@@ -1,4 +1,10 @@
-"""Command line: `python -m clipstyler stylize IN.png "oil painting" -o OUT.png`, and `apply` for saved styles."""
+"""Command line: `python -m clipstyler stylize IN.png "oil painting" -o OUT.png`, and `apply` for saved styles.
+
+Only argparse and the settings are imported up front; torch, open_clip and the models load when a command runs, so
+`--help` answers at once. The optimisation flags are built from StyleSettings' fields (help, default, choices).
+Every output path is checked before the long work starts, files are written atomically, and errors are one or a
+few lines naming the flag to change.
+"""
 
 from __future__ import annotations
 
@@ -6,129 +12,281 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import fields
 
-import torch
-from tqdm import tqdm
+from .errors import CLIPstylerError, SettingError, WeightsUnavailable
+from .settings import StyleSettings
 
-from . import clip_loading
-from .apply import apply_stylenet
-from .errors import CLIPstylerError
-from .image_io import load_image, save_image
-from .optimize import StepReport, stylize
-from .postprocess import paper_display
-from .settings import PRECISIONS, StyleSettings
-from .stylenet_file import TrainedStyle, load_style, save_style
-from .text import DEFAULT_SOURCE_TEXT, encode_style_target
-from .vgg import VGGContent, load_vgg19, load_vgg19_from_folder
+log = logging.getLogger("clipstyler")
 
-DEFAULT_CACHE = os.environ.get("CLIPSTYLER_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "clipstyler"))
+DEFAULT_CLIP = "ViT-B-32/openai"
+CHECKPOINT_EXTENSIONS = (".pt", ".pth", ".bin", ".safetensors")
 
 
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def default_cache() -> str:
+    """Where downloaded weights go: $CLIPSTYLER_CACHE, else ~/.cache/clipstyler."""
+    return os.environ.get("CLIPSTYLER_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "clipstyler")
+
+
+def setting_flag(name: str) -> str:
+    """The command-line flag of a StyleSettings field (e.g. num_crops -> --crops)."""
+    spec = next(f for f in fields(StyleSettings) if f.name == name)
+    return spec.metadata["flag"] or "--" + name.replace("_", "-")
+
+
+FLAGS = {spec.name: setting_flag(spec.name) for spec in fields(StyleSettings)}
+
+
+# --- arguments -----------------------------------------------------------------------------------------------------
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default, except where there is none to show (required, unset, or an off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required or action.default is None or action.default is False or "%(default)" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("optimisation settings (defaults are the paper's unless the help says not)")
+    for spec in fields(StyleSettings):
+        meta, kind = spec.metadata, type(spec.default)
+        options = {"dest": spec.name, "default": spec.default, "help": meta["help"]}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = kind
+            options["choices"] = meta["choices"]
+            options["metavar"] = None if meta["choices"] else FLAGS[spec.name][2:].upper().replace("-", "_")
+        group.add_argument(FLAGS[spec.name], **options)
+
+
+def _add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or mps; auto: a GPU if there is one")
 
 
 def _add_stylize(commands) -> None:
-    p = commands.add_parser("stylize", help="optimise a StyleNet on one image for a text (the paper's mode)")
+    p = commands.add_parser("stylize", help="optimise a StyleNet on one image for a text (the paper's mode)",
+                            formatter_class=_HelpFormatter)
     p.add_argument("image", help="content image file")
     p.add_argument("text", help='style text, e.g. "oil painting by Van Gogh"')
-    p.add_argument("-o", "--output", required=True, help="stylized image file to write")
-    p.add_argument("--source-text", default=DEFAULT_SOURCE_TEXT, help="what the input looks like now")
-    defaults = StyleSettings()
-    p.add_argument("--steps", type=int, default=defaults.steps)
-    p.add_argument("--size", type=int, default=defaults.size, help="long side of the processing size")
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--crops", type=int, default=defaults.num_crops)
-    p.add_argument("--crop-size", type=int, default=defaults.crop_size)
-    p.add_argument("--crop-batch", type=int, default=defaults.crop_batch, help="crops per CLIP pass (0: all)")
-    p.add_argument("--threshold", type=float, default=defaults.threshold)
-    p.add_argument("--lambda-patch", type=float, default=defaults.lambda_patch)
-    p.add_argument("--lambda-dir", type=float, default=defaults.lambda_dir)
-    p.add_argument("--lambda-content", type=float, default=defaults.lambda_content)
-    p.add_argument("--lambda-tv", type=float, default=defaults.lambda_tv)
-    p.add_argument("--global-view", choices=("pad", "squash"), default=defaults.global_view)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision)
-    p.add_argument("--compile", action="store_true", help="torch.compile CLIP's image encoder (pays on long runs)")
-    p.add_argument("--channels-last", action="store_true", help="NHWC convolutions (same result; for GPUs)")
+    p.add_argument("-o", "--output", required=True, help="stylized image file to write (.png, .jpg, .webp, ...)")
+    p.add_argument("--source-text", default="a Photo", help="what the input looks like now")
+    p.add_argument("--save-stylenet", metavar="FILE.safetensors", help="also write the trained StyleNet, to reuse "
+                   "with `apply` or ComfyUI's Load StyleNet")
     p.add_argument("--paper-display", action="store_true", help="the paper's contrast 1.5 + stretch on the output")
-    p.add_argument("--save-stylenet", help="also write the trained StyleNet (.safetensors)")
-    _add_model_arguments(p)
+    _add_device_argument(p)
+    p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip ARCH/TAG to download (into the cache), or a "
+                   "full CLIP checkpoint file, e.g. OpenAI's ViT-B-32.pt")
+    p.add_argument("--clip-arch", default="auto", help="architecture of a --clip file: auto (OpenAI-style files) or "
+                   "an open_clip model name")
+    p.add_argument("--vgg", metavar="FILE", help="VGG-19 weights file (default: torchvision's vgg19-dcbb9e9d.pth "
+                   "in the cache, downloaded there if missing)")
+    p.add_argument("--cache-dir", default=default_cache(), help="where downloaded weights go (also $CLIPSTYLER_CACHE)")
+    p.add_argument("--random-weights", action="store_true", help="random CLIP and VGG (testing only: no style)")
+    _add_settings_arguments(p)
 
 
 def _add_apply(commands) -> None:
-    p = commands.add_parser("apply", help="stylize images with a saved StyleNet, one forward pass each")
-    p.add_argument("stylenet", help=".safetensors written by stylize --save-stylenet or the Save StyleNet node")
+    p = commands.add_parser("apply", help="stylize images with a saved StyleNet, one forward pass each",
+                            formatter_class=_HelpFormatter)
+    p.add_argument("stylenet", help=".safetensors written by stylize --save-stylenet or ComfyUI's Save StyleNet")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("-o", "--output-dir", required=True)
-    p.add_argument("--size", type=int, default=0, help="long side for the pass (0: each image's own size)")
-    p.add_argument("--device", default=_default_device())
+    p.add_argument("-o", "--output-dir", required=True, help="folder for the results (not an input's folder); "
+                   "each keeps its input's name")
+    p.add_argument("--size", type=int, default=0, help="long side for the pass in px (0: each image's own size)")
+    _add_device_argument(p)
 
 
-def _add_model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=_default_device())
-    p.add_argument("--clip", default="ViT-B-32/openai", help="open_clip ARCH/TAG to download, or a checkpoint file")
-    p.add_argument("--clip-arch", default=clip_loading.AUTO_ARCHITECTURE, help="architecture of a --clip file")
-    p.add_argument("--vgg", help="VGG-19 weights file (default: torchvision's, downloaded into the cache)")
-    p.add_argument("--cache-dir", default=DEFAULT_CACHE, help="where downloaded weights go")
-    p.add_argument("--random-weights", action="store_true", help="random CLIP and VGG (testing only: no style)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m clipstyler", description="Text-driven image style transfer "
+                                     "(CLIPstyler, Kwon & Ye, CVPR 2022). Weights download on first use; offline, "
+                                     "see --clip and --vgg.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_stylize(commands)
+    _add_apply(commands)
+    return parser
 
 
-def _load_models(args):
+# --- stylize -------------------------------------------------------------------------------------------------------
+
+
+def _device(name: str):
+    from .device import default_device, resolve_device
+
+    return resolve_device(default_device() if name == "auto" else name)
+
+
+def _looks_like_a_path(text: str) -> bool:
+    """--clip names a file (rather than ARCH/TAG) when it has a checkpoint extension or a path's shape."""
+    return text.lower().endswith(CHECKPOINT_EXTENSIONS) or text.startswith((".", "~", os.sep)) or text.count("/") > 1
+
+
+def _load_clip(args):
+    from . import clip_loading
+
     if args.random_weights:
-        return clip_loading.random_clip("ViT-B-32"), VGGContent()
-    if os.path.isfile(args.clip):
-        clip = clip_loading.load_clip_file(args.clip, args.clip_arch)
-    else:
-        architecture, _, tag = args.clip.partition("/")
-        clip = clip_loading.load_pretrained_clip(architecture, tag, os.path.join(args.cache_dir, "open_clip"))
-    vgg = load_vgg19(args.vgg) if args.vgg else load_vgg19_from_folder(os.path.join(args.cache_dir, "vgg"))
-    return clip, vgg
+        return clip_loading.random_clip("ViT-B-32")
+    path = os.path.expanduser(args.clip)
+    if os.path.isfile(path):
+        return clip_loading.load_clip_file(path, args.clip_arch)
+    if _looks_like_a_path(args.clip):
+        raise CLIPstylerError(f"--clip {args.clip}: no such file")
+    architecture, _, tag = args.clip.partition("/")
+    return clip_loading.load_pretrained_clip(architecture, tag, os.path.join(args.cache_dir, "open_clip"))
+
+
+def _load_vgg(args):
+    from .vgg import VGGContent, load_vgg19, load_vgg19_from_folder
+
+    if args.random_weights:
+        return VGGContent()
+    if args.vgg:
+        return load_vgg19(os.path.expanduser(args.vgg))
+    return load_vgg19_from_folder(os.path.join(args.cache_dir, "vgg"))
+
+
+def _settings(args) -> StyleSettings:
+    return StyleSettings(**{spec.name: getattr(args, spec.name) for spec in fields(StyleSettings)})
 
 
 def run_stylize(args) -> None:
-    settings = StyleSettings(
-        steps=args.steps, size=args.size, lr=args.lr, num_crops=args.crops, crop_size=args.crop_size,
-        crop_batch=args.crop_batch, threshold=args.threshold, lambda_patch=args.lambda_patch,
-        lambda_dir=args.lambda_dir, lambda_content=args.lambda_content, lambda_tv=args.lambda_tv,
-        global_view=args.global_view, seed=args.seed, precision=args.precision, torch_compile=args.compile,
-        channels_last=args.channels_last,
-    )
+    from .image import check_processing_size
+    from .image_io import check_image_output, load_image, save_image
+    from .stylenet_file import check_style_output
+
+    settings = _settings(args)
+    check_image_output(args.output)  # before the long work: a typo must not cost the result
+    if args.save_stylenet:
+        check_style_output(args.save_stylenet)
     image = load_image(args.image)
-    clip, vgg = _load_models(args)
-    target = encode_style_target(clip.to(args.device), args.text, args.source_text)
+    check_processing_size(*image.shape[-2:], settings.size, settings.crop_size)
+    device = _device(args.device)
+    log.info("loading CLIP %s", "(random weights)" if args.random_weights else args.clip)
+    clip = _load_clip(args)
+    log.info("loading VGG-19")
+    vgg = _load_vgg(args)
+    result, target = _optimise(image, clip, vgg, settings, device, args)
+    _write_results(result, target, clip, settings, args, save_image)
+
+
+def _optimise(image, clip, vgg, settings, device, args):
+    from tqdm import tqdm
+
+    from .optimize import StepReport, stylize
+    from .text import encode_style_target
+
+    log.info("encoding the style text %r on %s", args.text, device)
+    target = encode_style_target(clip.to(device), args.text, args.source_text)
+    log.info("optimising: %d steps at size %d on %s", settings.steps, settings.size, device)
     with tqdm(total=settings.steps, desc=args.text[:40], unit="step") as bar:
         def on_step(report: StepReport) -> None:
             bar.update(1)
             if report.step % 10 == 0 or report.step == report.steps:  # reading the loss syncs the device
                 bar.set_postfix(loss=f"{float(report.losses['total']):.1f}")
-        result = stylize(image, clip, vgg, target, settings, args.device, callback=on_step)
-    images = paper_display(result.images) if args.paper_display else result.images
-    save_image(images, args.output)
+
+        return stylize(image, clip, vgg, target, settings, device, callback=on_step), target
+
+
+def _write_results(result, target, clip, settings, args, save_image) -> None:
+    from .postprocess import paper_display
+    from .stylenet_file import TrainedStyle, save_style
+
+    save_image(paper_display(result.images) if args.paper_display else result.images, args.output)
+    log.info("wrote %s", args.output)
     if args.save_stylenet:
         style = TrainedStyle(result.stylenet, target.style_text, target.source_text, clip.name, settings.to_dict())
         save_style(style, args.save_stylenet)
-    print(f"wrote {args.output}")
+        log.info("wrote %s (apply it with: python -m clipstyler apply %s IMAGES -o FOLDER)", args.save_stylenet,
+                 args.save_stylenet)
+
+
+# --- apply ---------------------------------------------------------------------------------------------------------
+
+
+def plan_outputs(inputs: list[str], output_dir: str) -> list[str]:
+    """One output path per input in output_dir, named after it; never an input's own path, never twice the same.
+
+    Inputs that share a name get _2, _3, ... (logged); an extension that cannot be written becomes .png.
+    """
+    from .image_io import OUTPUT_EXTENSIONS
+
+    sources = {os.path.realpath(path) for path in inputs}
+    planned: list[str] = []
+    taken: set[str] = set()
+    for path in inputs:
+        stem, extension = os.path.splitext(os.path.basename(path))
+        extension = extension if extension.lower() in OUTPUT_EXTENSIONS else ".png"
+        name, number = stem + extension, 1
+        while os.path.realpath(os.path.join(output_dir, name)) in taken:
+            number += 1
+            name = f"{stem}_{number}{extension}"
+        if number > 1:
+            log.warning("two inputs are named %s: writing this one as %s", os.path.basename(path), name)
+        target = os.path.join(output_dir, name)
+        if os.path.realpath(target) in sources:
+            raise CLIPstylerError(
+                f"-o {output_dir}: the result for {path} would replace an input image; choose another folder"
+            )
+        taken.add(os.path.realpath(target))
+        planned.append(target)
+    return planned
 
 
 def run_apply(args) -> None:
+    from tqdm import tqdm
+
+    from .apply import apply_stylenet
+    from .image_io import load_image, save_image
+    from .output_paths import check_output_folder
+    from .stylenet_file import load_style
+
+    check_output_folder(args.output_dir, "-o")
+    outputs = plan_outputs(args.images, args.output_dir)
+    existing = sum(os.path.exists(path) for path in outputs)
+    if existing:
+        log.warning("%d file(s) in %s have the names of results and will be replaced", existing, args.output_dir)
+    device = _device(args.device)
     style = load_style(args.stylenet)
-    os.makedirs(args.output_dir, exist_ok=True)
-    for path in tqdm(args.images, unit="image"):
-        result = apply_stylenet(style.stylenet, load_image(path), args.device, size=args.size)
-        save_image(result, os.path.join(args.output_dir, os.path.basename(path)))
+    log.info("applying %r (%s) to %d image(s) on %s", style.style_text, os.path.basename(args.stylenet),
+             len(outputs), device)
+    for source, target in tqdm(list(zip(args.images, outputs)), unit="image"):
+        save_image(apply_stylenet(style.stylenet, load_image(source), device, size=args.size), target)
+    log.info("wrote %d image(s) to %s", len(outputs), args.output_dir)
+
+
+# --- main ----------------------------------------------------------------------------------------------------------
+
+
+def explain(error: CLIPstylerError, cache_dir: str) -> str:
+    """The message for the command line: flags instead of setting names, and where weights go when offline."""
+    if isinstance(error, SettingError):
+        return error.describe(FLAGS)
+    if isinstance(error, WeightsUnavailable):
+        if error.model == "clip":
+            where = (f"then pass it with --clip /path/to/{error.file_name} (or copy the cache folder "
+                     f"{os.path.join(cache_dir, 'open_clip')} from a machine where this command ran online)")
+        else:
+            where = (f"then put it in {os.path.join(cache_dir, 'vgg')}/ (see --cache-dir) or pass it with "
+                     f"--vgg /path/to/{error.file_name}")
+        return (f"could not load or download the {error.what} weights: {error.cause}\n"
+                f"  Offline? Fetch {error.file_name} on a machine with internet access from\n    {error.url}\n"
+                f"  {where}.")
+    return str(error)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clipstyler", description="Text-driven style transfer (CLIPstyler)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    _add_stylize(commands)
-    _add_apply(commands)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
     try:
         {"stylize": run_stylize, "apply": run_apply}[args.command](args)
     except CLIPstylerError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {explain(error, getattr(args, 'cache_dir', default_cache()))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: files already written are complete; nothing is half-written", file=sys.stderr)
+        return 130
     return 0

@@ -1,41 +1,209 @@
+import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 from tests_support import REPO
 
+from clipstyler import cli, clip_loading, vgg
 from clipstyler.cli import main
-from clipstyler.stylenet_file import load_style
+from clipstyler.stylenet import build_stylenet
+from clipstyler.stylenet_file import TrainedStyle, load_style, save_style
 
 FAST = ["--steps", "2", "--size", "64", "--crop-size", "32", "--crops", "4", "--device", "cpu"]
 
 
-def test_stylize_then_apply(tmp_path, tiny_clip_file, vgg_file):
-    source = tmp_path / "in.png"
-    Image.new("RGB", (90, 60), (200, 120, 40)).save(source)
-    out, style = tmp_path / "out.png", tmp_path / "style.safetensors"
-    code = main(["stylize", str(source), "white wool", "-o", str(out), "--clip", tiny_clip_file, "--vgg", vgg_file,
-                 "--save-stylenet", str(style), *FAST])
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "in.png"
+    Image.new("RGB", (90, 60), (200, 120, 40)).save(path)
+    return path
+
+
+@pytest.fixture
+def models(tiny_clip_file, vgg_file):
+    return ["--clip", tiny_clip_file, "--vgg", vgg_file]
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Fails the test if the command gets as far as loading a model (checks must come first)."""
+    def fail(*args, **kwargs):
+        pytest.fail("loaded a model before checking the arguments")
+
+    for name in ("load_clip_file", "load_pretrained_clip"):
+        monkeypatch.setattr(clip_loading, name, fail)
+    monkeypatch.setattr(vgg, "load_vgg19", fail)
+
+
+def error_of(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_stylize_then_apply(tmp_path, photo, models):
+    out, style = tmp_path / "sub" / "out.png", tmp_path / "style.safetensors"  # a missing folder is created
+    code = main(["stylize", str(photo), "white wool", "-o", str(out), *models, "--save-stylenet", str(style), *FAST])
     assert code == 0
     assert Image.open(out).size == (90, 60)
     assert load_style(str(style)).style_text == "white wool"
 
     frames = tmp_path / "frames"
-    assert main(["apply", str(style), str(source), str(out), "-o", str(frames), "--device", "cpu"]) == 0
+    assert main(["apply", str(style), str(photo), str(out), "-o", str(frames), "--device", "cpu"]) == 0
     assert sorted(p.name for p in frames.iterdir()) == ["in.png", "out.png"]
 
 
-def test_bad_input_exits_2_with_a_message(tmp_path, tiny_clip_file, vgg_file, capsys):
-    source = tmp_path / "in.png"
-    Image.new("RGB", (64, 64)).save(source)
-    code = main(["stylize", str(source), "", "-o", str(tmp_path / "o.png"), "--clip", tiny_clip_file,
-                 "--vgg", vgg_file, *FAST])
+def test_says_what_it_does_before_and_after(tmp_path, photo, models, caplog):
+    with caplog.at_level("INFO", logger="clipstyler"):
+        assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), *models, *FAST]) == 0
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("loading CLIP") and any(m.startswith("encoding the style text") for m in messages)
+    assert messages[-1] == f"wrote {tmp_path / 'o.png'}"
+
+
+def test_bad_input_exits_2_with_a_message(tmp_path, photo, models, capsys):
+    code = main(["stylize", str(photo), "", "-o", str(tmp_path / "o.png"), *models, *FAST])
     assert code == 2
-    assert "style text is empty" in capsys.readouterr().err
-    assert main(["stylize", str(tmp_path / "missing.png"), "fire", "-o", "x.png", "--clip", tiny_clip_file]) == 2
+    assert "style text is empty" in error_of(capsys)
+    assert main(["stylize", str(tmp_path / "missing.png"), "fire", "-o", str(tmp_path / "x.png"), *models]) == 2
+    assert "missing.png': no such file" in error_of(capsys)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--crops", "0"], "error: --crops must be >= 1, got 0"),
+    (["--lr", "nan"], "error: --lr must be a finite number, got nan"),
+    (["--lambda-patch", "inf"], "error: --lambda-patch must be a finite number, got inf"),
+    (["--size", "8"], "error: --size must be >= 16, got 8"),
+    (["--device", "cdua"], "error: unknown device 'cdua': use cpu, cuda, cuda:N or mps"),
+    (["--clip", "/models/ViT-B-32.pt"], "error: --clip /models/ViT-B-32.pt: no such file"),
+    (["--clip", "ViT-B-32/opnai"], "did you mean ViT-B-32/openai"),
+])
+def test_errors_name_the_flag_in_one_line(tmp_path, photo, capsys, arguments, message, monkeypatch):
+    monkeypatch.setattr(vgg, "load_vgg19_from_folder", lambda *a, **k: pytest.fail("loaded VGG"))
+    assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), *arguments]) == 2
+    err = error_of(capsys)
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_a_gpu_is_one_line(tmp_path, photo, capsys, no_model_loading):
+    assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), "--device", "cuda"]) == 2
+    err = error_of(capsys)
+    assert "no CUDA GPU is usable here" in err and err.count("\n") == 1
+
+
+def test_a_too_thin_image_is_refused_before_loading_models(tmp_path, capsys, no_model_loading):
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (4000, 50)).save(wide)
+    assert main(["stylize", str(wide), "fire", "-o", str(tmp_path / "o.png"), "--crop-size", "8"]) == 2
+    assert "raise --size to 960 or more" in error_of(capsys)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-o", "{tmp}/out.xyz"], "has '.xyz': use one of .png"),
+    (["-o", "{tmp}"], "is a folder"),
+    (["-o", "{tmp}/o.png", "--save-stylenet", "{tmp}"], "StyleNet file '{tmp}' is a folder"),
+    (["-o", "{tmp}/o.png", "--save-stylenet", "{tmp}/style.pt"], "has '.pt': use one of .safetensors"),
+])
+def test_output_paths_are_checked_before_any_work(tmp_path, photo, capsys, no_model_loading, arguments, message):
+    arguments = [a.format(tmp=tmp_path) for a in arguments]
+    assert main(["stylize", str(photo), "fire", *arguments]) == 2
+    assert message.format(tmp=tmp_path) in error_of(capsys)
+
+
+def test_offline_first_run_explains_where_the_weights_go(tmp_path, photo, capsys, monkeypatch):
+    monkeypatch.setattr(clip_loading, "unreachable_reason", lambda url: "cannot resolve huggingface.co")
+    code = main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), "--cache-dir", str(tmp_path / "c")])
+    assert code == 2
+    err = error_of(capsys)
+    assert err.count("\n") <= 5
+    assert "cannot resolve huggingface.co" in err and "ViT-B-32.pt" in err and "https://openaipublic" in err
+    assert "--clip /path/to/ViT-B-32.pt" in err and str(tmp_path / "c" / "open_clip") in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_offline_vgg_explains_the_cache_layout_and_flag(tmp_path, photo, tiny_clip_file, capsys, monkeypatch):
+    monkeypatch.setattr(vgg, "unreachable_reason", lambda url: "cannot resolve download.pytorch.org")
+    cache = tmp_path / "cache"
+    assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), "--clip", tiny_clip_file,
+                 "--cache-dir", str(cache), *FAST]) == 2
+    err = error_of(capsys)
+    assert f"put it in {cache / 'vgg'}/" in err and "--vgg /path/to/vgg19-dcbb9e9d.pth" in err
+    assert not cache.exists()  # a failed first run leaves no empty folders behind
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_file(tmp_path, photo, models, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("clipstyler.optimize.stylize", interrupted)
+    assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), *models, *FAST]) == 130
+    assert error_of(capsys).strip().splitlines()[-1].startswith("interrupted: files already written are complete")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.fixture
+def style_file(tmp_path):
+    return save_style(TrainedStyle(build_stylenet(ngf=8, seed=0), "fire"), str(tmp_path / "fire.safetensors"))
+
+
+def test_apply_never_overwrites_an_input(tmp_path, photo, style_file, capsys):
+    before = photo.read_bytes()
+    assert main(["apply", style_file, str(photo), "-o", str(photo.parent), "--device", "cpu"]) == 2
+    assert "would replace an input image; choose another folder" in error_of(capsys)
+    assert photo.read_bytes() == before
+
+
+def test_apply_gives_inputs_with_the_same_name_their_own_outputs(tmp_path, style_file, caplog):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (20, 20), (10, 200, 30) if folder == "a" else (200, 10, 30)).save(tmp_path / folder / "f.png")
+    out = tmp_path / "out"
+    (out).mkdir()
+    Image.new("RGB", (4, 4)).save(out / "f.png")  # from an earlier run: replaced, and said so
+    with caplog.at_level("INFO", logger="clipstyler"):
+        assert main(["apply", style_file, str(tmp_path / "a" / "f.png"), str(tmp_path / "b" / "f.png"),
+                     "-o", str(out), "--device", "cpu"]) == 0
+    assert sorted(os.listdir(out)) == ["f.png", "f_2.png"]
+    assert Image.open(out / "f.png").size == (20, 20)
+    assert "writing this one as f_2.png" in caplog.text and "will be replaced" in caplog.text
+    assert f"wrote 2 image(s) to {out}" in caplog.text
+
+
+def test_apply_writes_png_for_inputs_in_formats_it_cannot_write(tmp_path, style_file):
+    source = tmp_path / "clip.gif"
+    Image.new("RGB", (16, 16)).save(source)
+    assert main(["apply", style_file, str(source), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert os.listdir(tmp_path / "out") == ["clip.png"]
+
+
+def test_help_lists_every_setting_with_its_default_without_loading_torch():
+    script = ("import sys\nfrom clipstyler.cli import build_parser\n"
+              "p = build_parser()\n"
+              "print(p._subparsers._group_actions[0].choices['stylize'].format_help())\n"
+              "print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    help_text = result.stdout
+    assert help_text.rstrip().endswith("torch not loaded")
+    for flag, default in (("--steps", "200"), ("--crops", "64"), ("--distortion", "0.5"), ("--ngf", "16"),
+                          ("--images-per-step", "1"), ("--lr-step-size", "100"), ("--lr-gamma", "0.5"),
+                          ("--precision", "fp32"), ("--cache-dir", "")):
+        section = help_text.split(f"\n  {flag} ", 1)[1].split("\n  --", 1)[0]  # the flag's own help
+        assert f"(default: {default}" in " ".join(section.split()), flag
+    assert "--reference-lr-schedule, --no-reference-lr-schedule" in help_text
 
 
 def test_module_entry_point_shows_help():
     result = subprocess.run([sys.executable, "-m", "clipstyler", "stylize", "--help"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--steps" in result.stdout and "--precision" in result.stdout
+
+
+def test_every_setting_has_a_flag():
+    parser = cli.build_parser()
+    stylize = parser._subparsers._group_actions[0].choices["stylize"]
+    destinations = {action.dest for action in stylize._actions}
+    assert set(cli.FLAGS) <= destinations
