@@ -13,7 +13,14 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.append(_HERE)
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+try:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+except ImportError as error:
+    if error.name != "comfy":
+        raise  # a ComfyUI too old for the schema API, or a broken one: its message says what to do
+    # Imported where there is no ComfyUI at all (the library's own tests, packaging tools): there are no nodes to
+    # offer, and importing the nodes themselves (`.nodes`) raises the error that says so.
+    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
 WEB_DIRECTORY = "./web"
 

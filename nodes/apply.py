@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from clipstyler.apply import apply_stylenet
+from clipstyler.apply import AUTO_CHUNK_PIXELS, apply_stylenet
 from clipstyler.image import check_image, to_bchw, to_bhwc
+from clipstyler.memory import apply_bytes
 from clipstyler.settings import PRECISIONS
 
 from .comfy import ProgressBar, io, model_management
+from .device import on_compute_device
 from .types import CATEGORY, StyleNetType
 
 
@@ -21,7 +23,7 @@ class FastStyleApply(io.ComfyNode):
             "optimisation, one forward pass each.",
             inputs=[
                 StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize or Load StyleNet."),
-                io.Image.Input("image", tooltip="Image batch to stylize (any size)."),
+                io.Image.Input("image", tooltip="Image batch to stylize (any size, even a few pixels)."),
                 io.Int.Input("chunk_size", default=0, min=0, max=1024,
                              tooltip="Frames per forward pass; 0 picks it from the frame size (8 at 512 px, 2 at "
                              "1024). Halved automatically when memory runs out."),
@@ -43,6 +45,8 @@ class FastStyleApply(io.ComfyNode):
             model_management.throw_exception_if_processing_interrupted()
             bar.update_absolute(done, total)
 
-        result = apply_stylenet(stylenet.stylenet, to_bchw(image), model_management.get_torch_device(),
-                                chunk_size, size, precision, on_chunk)
+        net = stylenet.stylenet
+        pixels = chunk_size * image.shape[1] * image.shape[2] if chunk_size else AUTO_CHUNK_PIXELS
+        with on_compute_device(net, working_bytes=apply_bytes(pixels)) as device:
+            result = apply_stylenet(net, to_bchw(image), device, chunk_size, size, precision, on_chunk)
         return io.NodeOutput(to_bhwc(result).to(model_management.intermediate_device()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from clipstyler.clip_loading import list_pretrained
+from clipstyler.errors import CLIPstylerError
 from clipstyler.vgg import VGG19_FILENAME
 
 from .comfy import folder_paths
@@ -15,6 +16,18 @@ OPEN_CLIP_CACHE = "open_clip"  # models/open_clip: where open_clip pretrained do
 CLIP_FOLDERS = ("clip", "clip_vision")  # ComfyUI's CLIP folders, where users may put full CLIP checkpoints
 PRETRAINED_PREFIX = "pretrained: "
 CHECKPOINT_EXTENSIONS = {".safetensors", ".pt", ".pth", ".bin"}
+# Shown right after the local files; every other open_clip tag follows them, so saved workflows still validate.
+SUGGESTED_PRETRAINED = (
+    ("ViT-B-32", "openai"),  # the paper's
+    ("ViT-B-16", "openai"),
+    ("ViT-L-14", "openai"),
+    ("RN50", "openai"),
+    ("ViT-B-32", "laion2b_s34b_b79k"),
+    ("ViT-B-16", "laion2b_s34b_b88k"),
+    ("ViT-L-14", "laion2b_s32b_b82k"),
+)
+DEFAULT_CLIP = f"{PRETRAINED_PREFIX}ViT-B-32/openai"
+NO_STYLENETS = "(no style saved yet: run Save StyleNet)"
 
 _OWN_FOLDERS = {
     STYLENETS: {".safetensors"},
@@ -42,13 +55,14 @@ def _files(name: str) -> list[str]:
 
 
 def clip_choices() -> list[str]:
-    """Checkpoint files in ComfyUI's CLIP folders, then open_clip's pretrained weights (ViT-B-32/openai first)."""
+    """Checkpoint files in ComfyUI's CLIP folders first, then suggested open_clip weights (the paper's first), then
+    every other open_clip tag."""
     files = sorted({f for folder in CLIP_FOLDERS for f in _files(folder)
                     if os.path.splitext(f)[1].lower() in CHECKPOINT_EXTENSIONS})
-    pretrained = [f"{PRETRAINED_PREFIX}{arch}/{tag}" for arch, tag in list_pretrained()]
-    default = f"{PRETRAINED_PREFIX}ViT-B-32/openai"
-    pretrained.remove(default)
-    return [default, *pretrained, *files]
+    available = list_pretrained()
+    suggested = [pair for pair in SUGGESTED_PRETRAINED if pair in set(available)]
+    others = [pair for pair in available if pair not in set(suggested)]
+    return [*files, *(f"{PRETRAINED_PREFIX}{arch}/{tag}" for arch, tag in suggested + others)]
 
 
 def clip_file_path(filename: str) -> str:
@@ -57,7 +71,9 @@ def clip_file_path(filename: str) -> str:
             return folder_paths.get_full_path_or_raise(folder, filename)
         except (FileNotFoundError, KeyError):
             continue
-    raise FileNotFoundError(f"CLIP file {filename!r} is in none of ComfyUI's folders {CLIP_FOLDERS}")
+    folders = ", ".join(first_folder(folder) for folder in CLIP_FOLDERS)
+    raise CLIPstylerError(f"CLIP file {filename!r} is in none of ComfyUI's CLIP folders ({folders}); press R to "
+                          "refresh the list")
 
 
 def vgg_choices() -> list[str]:
@@ -66,4 +82,5 @@ def vgg_choices() -> list[str]:
 
 
 def stylenet_choices() -> list[str]:
-    return _files(STYLENETS)
+    """Saved styles, or one entry saying there are none yet (an empty list shows 'undefined' in the front end)."""
+    return _files(STYLENETS) or [NO_STYLENETS]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import open_clip
 
-from clipstyler.clip_loading import AUTO_ARCHITECTURE, load_clip_file, load_pretrained_clip
+from clipstyler.clip_loading import AUTO_ARCHITECTURE
 
 from . import folders
-from .comfy import io, model_management
+from .comfy import io
+from .models import load_clip
 from .types import CATEGORY, ClipType
 
 
@@ -24,9 +25,11 @@ class LoadCLIP(io.ComfyNode):
                 io.Combo.Input(
                     "model",
                     options=folders.clip_choices(),
-                    tooltip="'pretrained: ARCH/TAG' downloads open_clip weights into models/open_clip on first use "
-                    "(ViT-B-32/openai is the paper's). Files are full CLIP checkpoints in models/clip or "
-                    "models/clip_vision (OpenAI .pt, open_clip .safetensors/.bin).",
+                    default=folders.DEFAULT_CLIP,
+                    tooltip="Your files first: full CLIP checkpoints in models/clip or models/clip_vision (OpenAI's "
+                    "ViT-B-32.pt, open_clip .safetensors/.bin). Then 'pretrained: ARCH/TAG', downloaded into "
+                    "models/open_clip on first use; ViT-B-32/openai is the paper's. Offline: put OpenAI's "
+                    "ViT-B-32.pt in models/clip.",
                 ),
                 io.Combo.Input(
                     "architecture",
@@ -36,14 +39,10 @@ class LoadCLIP(io.ComfyNode):
                     "the open_clip model the file was saved from.",
                 ),
             ],
-            outputs=[ClipType.Output(display_name="clip", tooltip="The CLIP, on ComfyUI's device.")],
+            outputs=[ClipType.Output(display_name="clip", tooltip="The CLIP. It waits in CPU memory and moves to "
+                                     "the GPU only while a CLIPstyler node uses it.")],
         )
 
     @classmethod
     def execute(cls, model: str, architecture: str = AUTO_ARCHITECTURE) -> io.NodeOutput:
-        if model.startswith(folders.PRETRAINED_PREFIX):
-            name, _, tag = model.removeprefix(folders.PRETRAINED_PREFIX).partition("/")
-            clip = load_pretrained_clip(name, tag, cache_dir=folders.first_folder(folders.OPEN_CLIP_CACHE))
-        else:
-            clip = load_clip_file(folders.clip_file_path(model), architecture)
-        return io.NodeOutput(clip.to(model_management.get_torch_device()))
+        return io.NodeOutput(load_clip(model, architecture))

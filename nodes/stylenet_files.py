@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from clipstyler.errors import CLIPstylerError
 from clipstyler.stylenet_file import load_style, save_style
 
 from . import folders
@@ -50,7 +51,8 @@ class LoadStyleNet(io.ComfyNode):
             description="Loads a StyleNet saved by Save StyleNet from models/clipstyler.",
             inputs=[
                 io.Combo.Input("stylenet_name", options=folders.stylenet_choices(),
-                               tooltip="A .safetensors in models/clipstyler."),
+                               tooltip="A .safetensors in models/clipstyler, written by Save StyleNet or shared by "
+                               "someone else (press R to refresh the list after saving)."),
             ],
             outputs=[
                 StyleNetType.Output(display_name="stylenet", tooltip="The trained StyleNet."),
@@ -59,6 +61,22 @@ class LoadStyleNet(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, stylenet_name: str | None = None) -> bool | str:
+        # Declaring stylenet_name makes ComfyUI skip its own "value not in list" check: done here instead.
+        if stylenet_name == folders.NO_STYLENETS:
+            return _no_style_yet()
+        if stylenet_name is not None and stylenet_name not in folders.stylenet_choices():
+            return f"{stylenet_name!r} is not in {folders.first_folder(folders.STYLENETS)} (press R to refresh)"
+        return True
+
+    @classmethod
     def execute(cls, stylenet_name) -> io.NodeOutput:
+        if stylenet_name == folders.NO_STYLENETS:
+            raise CLIPstylerError(_no_style_yet())
         style = load_style(folder_paths.get_full_path_or_raise(folders.STYLENETS, stylenet_name))
         return io.NodeOutput(style, style.style_text)
+
+
+def _no_style_yet() -> str:
+    return (f"no style is saved in {folders.first_folder(folders.STYLENETS)} yet: train one with StyleNet Optimize "
+            "and Save StyleNet (or copy a shared .safetensors there), then press R to refresh the list")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from clipstyler.text import DEFAULT_SOURCE_TEXT, encode_style_target
 
 from .comfy import io
+from .device import on_compute_device
 from .types import CATEGORY, ClipType, TargetType
+
+TEXT_WORKING_BYTES = 256 * 2**20  # 79 short prompts through CLIP's text tower, no gradients
 
 
 class TextStyleTarget(io.ComfyNode):
@@ -24,7 +27,8 @@ class TextStyleTarget(io.ComfyNode):
                     default="oil painting by Van Gogh",
                     multiline=True,
                     tooltip="The style to move towards: a texture or a look ('white wool', 'fire'). Over-specific "
-                    "prompts ('a painting of a forest') draw objects rather than texture.",
+                    "prompts ('a painting of a forest') draw objects rather than texture. CLIP reads about 65 "
+                    "words' worth of tokens; a longer text is cut, with a warning.",
                 ),
                 io.String.Input(
                     "source_text",
@@ -36,13 +40,15 @@ class TextStyleTarget(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, style_text: str = "x", source_text: str = "x", **_) -> bool | str:
+    def validate_inputs(cls, style_text: str | None = None) -> bool | str:
+        # Only style_text is declared: ComfyUI reports a message once for each input this function takes, and
+        # skips its own checks for them. An empty source_text is refused when the node runs, before any work.
         if isinstance(style_text, str) and not style_text.strip():
             return "style_text is empty: type the style you want, e.g. 'oil painting by Van Gogh'"
-        if isinstance(source_text, str) and not source_text.strip():
-            return f"source_text is empty: describe the input's current look (default '{DEFAULT_SOURCE_TEXT}')"
         return True
 
     @classmethod
     def execute(cls, clip, style_text: str, source_text: str = DEFAULT_SOURCE_TEXT) -> io.NodeOutput:
-        return io.NodeOutput(encode_style_target(clip, style_text, source_text))
+        with on_compute_device(clip.model, working_bytes=TEXT_WORKING_BYTES):
+            target = encode_style_target(clip, style_text, source_text)
+        return io.NodeOutput(target, ui={"text": list(target.notes)} if target.notes else None)

@@ -1,39 +1,74 @@
-"""The pack inside a real ComfyUI server: node list, each example workflow queued, progress, cancel.
+"""The pack inside a real ComfyUI server: node list, validation, each example workflow queued, progress and previews
+per prompt, cancel, saving.
 
-Skipped unless COMFYUI_PATH points at a ComfyUI checkout (CI never needs one). COMFYUI_PYTHON names the
-interpreter that has ComfyUI's requirements (default: this one). The server runs on the CPU with its own temporary
-base directory: this pack linked into custom_nodes, the tiny test CLIP and VGG in models, nothing downloaded.
+Needs a ComfyUI checkout: $COMFYUI_PATH or the development checkout (tests/comfy_env.py); skipped without one,
+except in CI (CLIPSTYLER_REQUIRE_COMFYUI=1), where that fails. COMFYUI_PYTHON names the interpreter that has
+ComfyUI's requirements (default: this one). The server runs on the CPU with its own temporary base directory: this
+pack linked into custom_nodes, the tiny test CLIP and VGG in models, nothing downloaded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
+import comfy_env
 import pytest
 from PIL import Image
 from tests_support import REPO
 
-COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
-pytestmark = pytest.mark.skipif(not COMFYUI_PATH, reason="set COMFYUI_PATH to a ComfyUI checkout to run this")
 OUR_NODES = {"CLIPstylerLoadCLIP", "CLIPstylerTextStyleTarget", "CLIPstylerStyleNetOptimize",
              "CLIPstylerFastStyleApply", "CLIPstylerSaveStyleNet", "CLIPstylerLoadStyleNet"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # Small settings so a CPU run takes seconds; everything else comes from the workflow as saved.
 SMALL = {"steps": 4, "size": 64, "crop_size": 32, "num_crops": 4, "preview_every": 1}
+WORKFLOWS = sorted(f for f in os.listdir(os.path.join(REPO, "example_workflows")) if f.endswith(".json"))
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Listener:
+    """The websocket a front end holds: collects every JSON message and counts preview images, per prompt."""
+
+    def __init__(self, url: str) -> None:
+        self.client_id = uuid.uuid4().hex
+        self.messages: list[dict] = []
+        self.previews = 0
+        self._url = url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}"
+        self._connected = threading.Event()
+        threading.Thread(target=lambda: asyncio.run(self._listen()), daemon=True).start()
+        assert self._connected.wait(30), "could not connect to ComfyUI's websocket"
+
+    async def _listen(self) -> None:
+        import aiohttp  # one of ComfyUI's own requirements
+
+        async with aiohttp.ClientSession() as session, session.ws_connect(self._url) as ws:
+            self._connected.set()
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self.messages.append(json.loads(message.data))
+                elif message.type == aiohttp.WSMsgType.BINARY:
+                    self.previews += 1
+
+    def progress(self, prompt_id: str, node_id: str) -> list[tuple[int, int]]:
+        """(value, max) of every progress message of this prompt's node."""
+        return [(m["data"]["value"], m["data"]["max"]) for m in self.messages
+                if m["type"] == "progress" and m["data"].get("prompt_id") == prompt_id
+                and m["data"].get("node") == node_id]
 
 
 class Server:
@@ -43,8 +78,9 @@ class Server:
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
             [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", base],
-            cwd=COMFYUI_PATH, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=comfy_env.COMFYUI_PATH, stdout=self.log, stderr=subprocess.STDOUT,
         )
+        self.listener: Listener | None = None
 
     def get(self, path: str):
         with urllib.request.urlopen(self.url + path, timeout=30) as response:
@@ -64,6 +100,7 @@ class Server:
                 raise RuntimeError(f"ComfyUI exited:\n{self.logs()[-3000:]}")
             try:
                 self.get("/object_info/LoadImage")
+                self.listener = Listener(self.url)
                 return
             except OSError:
                 time.sleep(1)
@@ -73,9 +110,19 @@ class Server:
         self.log.flush()
         return open(self.log_path).read()
 
-    def run(self, prompt: dict, timeout: float = 600) -> dict:
-        prompt_id = self.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})["prompt_id"]
-        return self.wait(prompt_id, timeout)
+    def queue(self, prompt: dict) -> str:
+        return self.post("/prompt", {"prompt": prompt, "client_id": self.listener.client_id})["prompt_id"]
+
+    def rejected(self, prompt: dict) -> dict:
+        """The validation error of a prompt the server must refuse (HTTP 400)."""
+        with pytest.raises(urllib.error.HTTPError) as error:
+            self.queue(prompt)
+        assert error.value.code == 400
+        return json.loads(error.value.read())
+
+    def run(self, prompt: dict, timeout: float = 600) -> tuple[str, dict]:
+        prompt_id = self.queue(prompt)
+        return prompt_id, self.wait(prompt_id, timeout)
 
     def wait(self, prompt_id: str, timeout: float = 600) -> dict:
         end = time.time() + timeout
@@ -99,6 +146,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_clip_file, vgg_file):
+    comfy_env.require_comfyui()
     base = tmp_path_factory.mktemp("comfy_base")
     (base / "custom_nodes").mkdir()
     os.symlink(REPO, base / "custom_nodes" / "ComfyUI-CLIPstyler")
@@ -152,46 +200,117 @@ OVERRIDES = {
 }
 
 
-def test_nodes_are_listed_with_tooltips(server):
+def example_prompt(server, overrides=None, workflow_file=None) -> dict:
+    name = workflow_file or next(f for f in WORKFLOWS if "image" in f.lower())
+    workflow = json.load(open(os.path.join(REPO, "example_workflows", name)))
+    return to_api_prompt(workflow, server.get("/object_info"), {**OVERRIDES, **(overrides or {})})
+
+
+def node_of(prompt: dict, class_type: str) -> str:
+    return next(node_id for node_id, node in prompt.items() if node["class_type"] == class_type)
+
+
+def test_a_fresh_install_shows_that_no_style_is_saved_yet(server):
+    """Runs first: nothing has been saved in this server's models/clipstyler."""
+    options = server.get("/object_info/CLIPstylerLoadStyleNet")["CLIPstylerLoadStyleNet"]["input"]["required"]
+    assert options["stylenet_name"][1]["options"] == ["(no style saved yet: run Save StyleNet)"]
+    prompt = {"1": {"class_type": "CLIPstylerLoadStyleNet",
+                    "inputs": {"stylenet_name": "(no style saved yet: run Save StyleNet)"}},
+              "2": {"class_type": "CLIPstylerFastStyleApply",
+                    "inputs": {"stylenet": ["1", 0], "image": ["3", 0], "chunk_size": 0, "size": 0,
+                               "precision": "auto"}},
+              "3": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+              "4": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+    (error,) = server.rejected(prompt)["node_errors"]["1"]["errors"]
+    assert "no style is saved in" in error["details"]
+
+
+def test_nodes_are_listed_with_tooltips_and_advanced_knobs(server):
     info = server.get("/object_info")
     assert OUR_NODES <= set(info)
     assert info["CLIPstylerLoadCLIP"]["display_name"] == "Load CLIP (CLIPstyler)"
     for node_id in OUR_NODES:
         for name, spec in info[node_id]["input"]["required"].items():
             assert spec[1].get("tooltip"), f"{node_id}.{name}"
-    assert "tiny_clip.safetensors" in info["CLIPstylerLoadCLIP"]["input"]["required"]["model"][1]["options"]
+    model = info["CLIPstylerLoadCLIP"]["input"]["required"]["model"][1]
+    assert model["options"][:2] == ["tiny_clip.safetensors", "pretrained: ViT-B-32/openai"]
+    optimize = info["CLIPstylerStyleNetOptimize"]["input"]["required"]
+    assert optimize["lambda_patch"][1]["advanced"] is True and "advanced" not in optimize["steps"][1]
 
 
-@pytest.mark.parametrize("workflow_file", sorted(f for f in os.listdir(os.path.join(REPO, "example_workflows"))
-                                                 if f.endswith(".json")))
-def test_each_example_workflow_runs(server, workflow_file):
-    workflow = json.load(open(os.path.join(REPO, "example_workflows", workflow_file)))
-    prompt = to_api_prompt(workflow, server.get("/object_info"), OVERRIDES)
-    entry = server.run(prompt)
+def test_bad_values_are_refused_before_any_work(server):
+    prompt = example_prompt(server)
+    optimize, text = node_of(prompt, "CLIPstylerStyleNetOptimize"), node_of(prompt, "CLIPstylerTextStyleTarget")
+
+    # ComfyUI 0.3.64 does not check combo values of schema-API nodes: the node itself refuses an unknown mode,
+    # when it starts, before loading VGG or training.
+    bad_mode = json.loads(json.dumps(prompt))
+    bad_mode[optimize]["inputs"]["mode"] = "fast"
+    _, entry = server.run(bad_mode)
+    error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    assert error["node_id"] == optimize and "mode must be one of per image, shared (fast)" in error["exception_message"]
+
+    empty = json.loads(json.dumps(prompt))
+    empty[text]["inputs"]["style_text"] = "   "
+    (error,) = server.rejected(empty)["node_errors"][text]["errors"]  # once, not once per input
+    assert "style_text is empty" in error["details"]
+
+    crops = json.loads(json.dumps(prompt))
+    crops[optimize]["inputs"].update(size=64, crop_size=128)
+    errors = server.rejected(crops)["node_errors"][optimize]["errors"]
+    # One message, shown on both inputs it concerns (ComfyUI attaches it to each input validate_inputs takes).
+    assert sorted(e["extra_info"]["input_name"] for e in errors) == ["crop_size", "size"]
+    assert {e["details"].split(" - ", 1)[1] for e in errors} == {
+        "crop_size (128) is larger than size (64): the patches must fit in the image; lower crop_size or raise size"}
+
+    too_big = json.loads(json.dumps(prompt))
+    too_big[optimize]["inputs"]["size"] = 100000
+    assert "size must be between 64 and 4096" in json.dumps(server.rejected(too_big)["node_errors"][optimize])
+    steps = json.loads(json.dumps(prompt))
+    steps[optimize]["inputs"]["steps"] = 0
+    (error,) = server.rejected(steps)["node_errors"][optimize]["errors"]  # ComfyUI's own range check still applies
+    assert error["type"] == "value_smaller_than_min"
+
+
+@pytest.mark.parametrize("workflow_file", WORKFLOWS)
+def test_each_example_workflow_runs_with_its_own_progress_and_previews(server, workflow_file):
+    prompt = example_prompt(server, workflow_file=workflow_file)
+    previews_before = server.listener.previews
+    prompt_id, entry = server.run(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     images = [image for output in entry["outputs"].values() for image in output.get("images", [])]
     assert images, "the workflow saved no image"
-    assert "CLIPstyler image 1/1 step 4/4" in server.logs()  # per-step progress reached the node's callback
+    optimize = node_of(prompt, "CLIPstylerStyleNetOptimize")
+    progress = server.listener.progress(prompt_id, optimize)  # this prompt's node, by its hidden unique_id
+    assert progress[-1] == (4, 4) and [value for value, _ in progress] == sorted(value for value, _ in progress)
+    assert server.listener.previews > previews_before  # live previews reached the front end's socket
 
 
 def test_saved_stylenets_get_new_names_each_run(server):
-    workflow = json.load(open(os.path.join(REPO, "example_workflows", "clipstyler_text_style.json")))
     saved = os.path.join(server.base, "models", "clipstyler")
     before = set(os.listdir(saved)) if os.path.isdir(saved) else set()
     for seed in (101, 102):  # a new seed, so ComfyUI's cache does not skip the run
-        overrides = {**OVERRIDES, "CLIPstylerStyleNetOptimize": {**SMALL, "seed": seed}}
-        prompt = to_api_prompt(workflow, server.get("/object_info"), overrides)
-        assert server.run(prompt)["status"]["status_str"] == "success"
+        prompt = example_prompt(server, {"CLIPstylerStyleNetOptimize": {**SMALL, "seed": seed}})
+        assert server.run(prompt)[1]["status"]["status_str"] == "success"
     assert len(set(os.listdir(saved)) - before) == 2  # ComfyUI's counter saw the earlier file: none overwritten
 
 
+def test_saving_outside_the_models_folder_is_refused(server):
+    prompt = example_prompt(server, {"CLIPstylerStyleNetOptimize": {**SMALL, "seed": 103},
+                                     "CLIPstylerSaveStyleNet": {"filename_prefix": "../../escaped"}})
+    _, entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "error"
+    error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    assert error["node_type"] == "CLIPstylerSaveStyleNet" and "not allowed" in error["exception_message"]
+    assert not [p for p in os.listdir(server.base) if p.startswith("escaped")]
+
+
 def test_cancel_stops_a_long_optimisation(server):
-    workflow = json.load(open(os.path.join(REPO, "example_workflows", "clipstyler_text_style.json")))
-    prompt = to_api_prompt(workflow, server.get("/object_info"),
-                           {**OVERRIDES, "CLIPstylerStyleNetOptimize": {**SMALL, "steps": 5000, "seed": 7}})
-    prompt_id = server.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})["prompt_id"]
+    prompt = example_prompt(server, {"CLIPstylerStyleNetOptimize": {**SMALL, "steps": 5000, "seed": 7}})
+    optimize = node_of(prompt, "CLIPstylerStyleNetOptimize")
+    prompt_id = server.queue(prompt)
     end = time.time() + 120
-    while "step 2/5000" not in server.logs() and time.time() < end:
+    while len(server.listener.progress(prompt_id, optimize)) < 2 and time.time() < end:
         time.sleep(0.2)
     started = time.time()
     server.post("/interrupt", {})
@@ -199,14 +318,14 @@ def test_cancel_stops_a_long_optimisation(server):
     assert time.time() - started < 30
     messages = [m[0] for m in entry["status"]["messages"]]
     assert "execution_interrupted" in messages
-    assert "step 5000/5000" not in server.logs()
+    assert server.listener.progress(prompt_id, optimize)[-1][0] < 5000
 
 
 @pytest.mark.parametrize("option", ["torch_compile", "channels_last"])
 def test_speed_options_run_inside_comfyui(server, option):
     """torch.compile and NHWC inside ComfyUI's worker thread, where nodes run under inference mode."""
-    workflow = json.load(open(os.path.join(REPO, "example_workflows", "clipstyler_text_style.json")))
-    overrides = {**OVERRIDES, "CLIPstylerStyleNetOptimize": {**SMALL, option: True, "seed": 300 + len(option)}}
-    entry = server.run(to_api_prompt(workflow, server.get("/object_info"), overrides))
+    prompt = example_prompt(server, {"CLIPstylerStyleNetOptimize": {**SMALL, option: True,
+                                                                    "seed": 300 + len(option)}})
+    _, entry = server.run(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     assert "torch.compile failed" not in server.logs()

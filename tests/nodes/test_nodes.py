@@ -1,17 +1,28 @@
-"""The nodes without ComfyUI: the CPU stand-in API, the whole graph, progress, cancel, files and bad inputs."""
+"""The nodes inside a real ComfyUI's Python API (in this process): schema, folders, memory management, progress,
+cancel, files and bad inputs. tests/test_comfyui_live.py runs them through a ComfyUI server."""
 
 import os
 import shutil
 
+import comfy_env
 import pytest
 import torch
 
-import nodes
-from clipstyler.errors import CLIPstylerError
-from clipstyler.vgg import VGG19_FILENAME
-from nodes import progress as progress_module
-from nodes.comfy import IN_COMFYUI, folder_paths, model_management
-from nodes.folders import register_folders
+comfy_env.require_comfyui()
+pack = comfy_env.load_pack()
+
+import comfy.model_management as model_management  # noqa: E402  (importable once the pack found ComfyUI)
+import folder_paths  # noqa: E402
+from comfy_api.latest import io  # noqa: E402
+
+from clipstyler.errors import CLIPstylerError  # noqa: E402
+from clipstyler.vgg import VGG19_FILENAME  # noqa: E402
+
+nodes = pack.nodes
+progress_module = __import__(f"{comfy_env.PACK_MODULE}.nodes.progress", fromlist=["progress"])
+device_module = __import__(f"{comfy_env.PACK_MODULE}.nodes.device", fromlist=["device"])
+models_module = __import__(f"{comfy_env.PACK_MODULE}.nodes.models", fromlist=["models"])
+folders = __import__(f"{comfy_env.PACK_MODULE}.nodes.folders", fromlist=["folders"])
 
 N = nodes.NODE_CLASS_MAPPINGS
 FAST = dict(steps=3, size=64, crop_size=32, num_crops=4, preview_every=1)
@@ -19,13 +30,18 @@ FAST = dict(steps=3, size=64, crop_size=32, num_crops=4, preview_every=1)
 
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch, tiny_clip_file, vgg_file):
+    """Every ComfyUI model folder moved under tmp_path, as `--base-directory tmp_path` would place them."""
+    real = folder_paths.models_dir
+    moved = {name: ([path.replace(real, str(tmp_path)) for path in paths], extensions)
+             for name, (paths, extensions) in folder_paths.folder_names_and_paths.items()}
+    monkeypatch.setattr(folder_paths, "folder_names_and_paths", moved)
     monkeypatch.setattr(folder_paths, "models_dir", str(tmp_path))
-    monkeypatch.setattr(folder_paths, "folder_names_and_paths", {})
-    register_folders()
+    monkeypatch.setattr(folder_paths, "filename_list_cache", {})
     (tmp_path / "clip").mkdir()
     shutil.copy(tiny_clip_file, tmp_path / "clip" / "tiny_clip.safetensors")
     (tmp_path / "vgg").mkdir()
     os.symlink(vgg_file, tmp_path / "vgg" / VGG19_FILENAME)
+    models_module._vgg_cache.clear()
     return tmp_path
 
 
@@ -36,25 +52,42 @@ def recorded_bars(monkeypatch):
     class RecordingBar(progress_module.ProgressBar):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
+            self.updates = []
             bars.append(self)
+
+        def update_absolute(self, value, total=None, preview=None):
+            self.updates.append((value, total, preview))
+            super().update_absolute(value, total, preview)
 
     monkeypatch.setattr(progress_module, "ProgressBar", RecordingBar)
     return bars
 
 
-def run(node_id, *args, **kwargs):
-    with torch.inference_mode():  # as ComfyUI runs every node
-        return N[node_id].execute(*args, **kwargs).args
+def run(node_id, *args, unique_id="7", **kwargs):
+    """Run a node as ComfyUI's executor does: a class clone with the hidden inputs, under inference mode."""
+    clone = N[node_id].PREPARE_CLASS_CLONE({io.Hidden.unique_id: unique_id})
+    with torch.inference_mode():
+        output = clone.EXECUTE_NORMALIZED(*args, **kwargs)
+    return output
+
+
+def outputs(node_id, *args, **kwargs):
+    return run(node_id, *args, **kwargs).result
 
 
 def clip_and_target(style="white wool"):
-    (clip,) = run("CLIPstylerLoadCLIP", "tiny_clip.safetensors", "auto")
-    (target,) = run("CLIPstylerTextStyleTarget", clip, style, "a Photo")
+    (clip,) = outputs("CLIPstylerLoadCLIP", "tiny_clip.safetensors", "auto")
+    (target,) = outputs("CLIPstylerTextStyleTarget", clip, style, "a Photo")
     return clip, target
 
 
-def test_imports_without_comfyui():
-    assert not IN_COMFYUI
+def input_spec(node_id, name):
+    inputs = N[node_id].INPUT_TYPES()
+    return {**inputs["required"], **inputs.get("optional", {})}[name]
+
+
+def test_the_real_schema_api_is_used():
+    assert issubclass(N["CLIPstylerStyleNetOptimize"], io.ComfyNode)
     assert set(N) == {"CLIPstylerLoadCLIP", "CLIPstylerTextStyleTarget", "CLIPstylerStyleNetOptimize",
                       "CLIPstylerFastStyleApply", "CLIPstylerSaveStyleNet", "CLIPstylerLoadStyleNet"}
 
@@ -69,41 +102,134 @@ def test_schemas_prefixed_categorised_and_every_input_has_a_tooltip(models_dir):
     assert nodes.NODE_DISPLAY_NAME_MAPPINGS["CLIPstylerLoadCLIP"] == "Load CLIP (CLIPstyler)"
 
 
-def test_model_lists_come_from_the_folders(models_dir):
-    model_input = N["CLIPstylerLoadCLIP"].define_schema().inputs[0]
-    options = model_input.options["options"]
-    assert options[0] == "pretrained: ViT-B-32/openai" and "tiny_clip.safetensors" in options
-    vgg_input = next(i for i in N["CLIPstylerStyleNetOptimize"].define_schema().inputs if i.id == "vgg")
-    assert vgg_input.options["options"] == [VGG19_FILENAME]
+def test_everyday_widgets_in_view_and_the_papers_knobs_behind_show_advanced():
+    inputs = N["CLIPstylerStyleNetOptimize"].INPUT_TYPES()["required"]
+    advanced = {name for name, spec in inputs.items() if len(spec) > 1 and spec[1].get("advanced")}
+    everyday = set(inputs) - advanced
+    assert everyday == {"image", "clip", "target", "mode", "steps", "size", "seed", "precision"}
+    assert {"lr", "crop_size", "num_crops", "threshold", "lambda_patch", "crop_batch", "torch_compile"} <= advanced
+    # The order is that of the workflows saved before: widget values keep their meaning.
+    assert list(inputs) == ["image", "clip", "target", "mode", "steps", "lr", "size", "crop_size", "num_crops",
+                            "threshold", "lambda_patch", "lambda_dir", "lambda_content", "lambda_tv", "seed",
+                            "precision", "crop_batch", "global_view", "vgg", "paper_display", "preview_every",
+                            "torch_compile", "channels_last"]
+
+
+def test_load_clip_lists_local_files_first_then_suggestions_then_every_other_tag(models_dir):
+    (models_dir / "clip_vision").mkdir()
+    shutil.copy(models_dir / "clip" / "tiny_clip.safetensors", models_dir / "clip_vision" / "b_clip.pt")
+    options = input_spec("CLIPstylerLoadCLIP", "model")[1]["options"]
+    assert options[:3] == ["b_clip.pt", "tiny_clip.safetensors", "pretrained: ViT-B-32/openai"]
+    assert options[3:6] == ["pretrained: ViT-B-16/openai", "pretrained: ViT-L-14/openai", "pretrained: RN50/openai"]
+    assert "pretrained: ViT-H-14/laion2b_s32b_b79k" in options[9:]  # the rest stays reachable
+    assert len(options) == len(set(options))
+    assert input_spec("CLIPstylerLoadCLIP", "model")[1]["default"] == "pretrained: ViT-B-32/openai"
+
+
+def test_load_clip_leaves_the_model_on_comfyuis_offload_device(models_dir, monkeypatch):
+    offload = torch.device("meta")  # stands for the CPU beside a GPU: any device other than the compute device
+    monkeypatch.setattr(model_management, "unet_offload_device", lambda: offload)
+    (clip,) = outputs("CLIPstylerLoadCLIP", "tiny_clip.safetensors", "auto")
+    assert {p.device for p in clip.model.parameters()} == {offload}
+    assert not any(p.is_inference() for p in clip.model.parameters())  # loaded outside inference mode
+
+
+def test_models_work_on_the_compute_device_and_go_back_after_the_run(models_dir, monkeypatch):
+    """As core's upscale node: free memory first, models on the compute device for the job, then back."""
+    clip, target = clip_and_target()
+    freed, during = [], {}
+    monkeypatch.setattr(model_management, "free_memory", lambda amount, device, **k: freed.append((amount, device)))
+    real_stylize = nodes.optimize.stylize
+
+    def stylize_and_look(content, clip, vgg, *args, **kwargs):
+        during["clip"], during["vgg"] = next(clip.model.parameters()).device, next(vgg.parameters()).device
+        return real_stylize(content, clip, vgg, *args, **kwargs)
+
+    monkeypatch.setattr(nodes.optimize, "stylize", stylize_and_look)
+    models_module.load_vgg(VGG19_FILENAME)  # loaded (on the CPU) before the offload device changes below
+    offload = torch.device("meta")  # ComfyUI's offload device from here on: where the models must end up
+    monkeypatch.setattr(model_management, "unet_offload_device", lambda: offload)
+    image, style = outputs("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST)
+    compute = model_management.get_torch_device()
+    assert during == {"clip": compute, "vgg": compute}
+    (vgg,) = models_module._vgg_cache.values()
+    assert {p.device for p in [*clip.model.parameters(), *vgg.parameters()]} == {offload}
+    weights = model_management.module_size(clip.model) + model_management.module_size(vgg)
+    (amount, device), = freed
+    assert device == compute and amount > weights + 64 * 2**20  # the weights and the job's working memory
+    assert image.device == model_management.intermediate_device()
+    assert next(style.stylenet.parameters()).device.type == "cpu"
+
+
+def test_models_go_back_when_the_run_is_cancelled(models_dir, monkeypatch):
+    clip, target = clip_and_target()
+    models_module.load_vgg(VGG19_FILENAME)
+    offload = torch.device("meta")
+    monkeypatch.setattr(model_management, "unet_offload_device", lambda: offload)
+
+    def cancel(self, report):
+        raise model_management.InterruptProcessingException()
+
+    monkeypatch.setattr(progress_module.OptimizeProgress, "__call__", cancel)
+    with pytest.raises(model_management.InterruptProcessingException):
+        run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST)
+    assert {p.device for p in clip.model.parameters()} == {offload}
+
+
+def test_fast_apply_and_text_target_also_give_the_models_back(models_dir, monkeypatch):
+    clip, target = clip_and_target()
+    _, style = outputs("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST)
+    offload = torch.device("meta")
+    monkeypatch.setattr(model_management, "unet_offload_device", lambda: offload)
+    outputs("CLIPstylerFastStyleApply", style, torch.rand(2, 16, 16, 3))
+    assert {p.device for p in style.stylenet.parameters()} == {offload}
+    outputs("CLIPstylerTextStyleTarget", clip, "fire", "a Photo")
+    assert {p.device for p in clip.model.parameters()} == {offload}
+
+
+def test_low_vram_sends_fewer_patches_per_clip_pass(models_dir, monkeypatch):
+    monkeypatch.setattr(model_management, "vram_state", model_management.VRAMState.LOW_VRAM)
+    seen = []
+    real_stylize = nodes.optimize.stylize
+    monkeypatch.setattr(nodes.optimize, "stylize",
+                        lambda content, clip, vgg, target, settings, *a, **k: seen.append(settings.crop_batch)
+                        or real_stylize(content, clip, vgg, target, settings, *a, **k))
+    clip, target = clip_and_target()
+    run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **{**FAST, "num_crops": 8},
+        crop_batch=0)
+    run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST, crop_batch=2)
+    assert seen == [device_module.LOW_VRAM_CLIP_BATCH, 2]
 
 
 def test_graph_load_target_optimize_apply_save_load(models_dir, recorded_bars):
     clip, target = clip_and_target()
     image = torch.rand(1, 60, 90, 3)
-    stylized, style = run("CLIPstylerStyleNetOptimize", image, clip, target, **FAST)
+    stylized, style = outputs("CLIPstylerStyleNetOptimize", image, clip, target, **FAST)
     assert stylized.shape == (1, 60, 90, 3) and stylized.device.type == "cpu"
     assert 0 <= stylized.min() and stylized.max() <= 1
     assert style.style_text == "white wool" and style.settings["steps"] == 3
 
     (bar,) = recorded_bars
+    assert bar.node_id == "7"  # the hidden unique_id: progress goes to this node in the front end
     assert [u[0] for u in bar.updates] == [1, 2, 3] and bar.total == 3
     kind, preview, side = bar.updates[-1][2]
     assert kind == "JPEG" and preview.size == (64, 40) and side == 512
 
     frames = torch.rand(5, 60, 90, 3)
-    (applied,) = run("CLIPstylerFastStyleApply", style, frames, chunk_size=2)
+    (applied,) = outputs("CLIPstylerFastStyleApply", style, frames, chunk_size=2)
     assert applied.shape == (5, 60, 90, 3)
-    (applied_one,) = run("CLIPstylerFastStyleApply", style, image, size=64)
+    (applied_one,) = outputs("CLIPstylerFastStyleApply", style, image, size=64)
     assert torch.allclose(applied_one, stylized, atol=2e-2)  # the net's output at the size it was trained at
 
-    (name,) = run("CLIPstylerSaveStyleNet", style, "wool")
-    (second,) = run("CLIPstylerSaveStyleNet", style, "wool")
-    assert (name, second) == ("wool_00001_.safetensors", "wool_00002_.safetensors")
-    assert os.path.isfile(models_dir / "clipstyler" / name)
-    assert name in N["CLIPstylerLoadStyleNet"].define_schema().inputs[0].options["options"]
-    loaded, text = run("CLIPstylerLoadStyleNet", name)
+    saved = run("CLIPstylerSaveStyleNet", style, "wool")
+    (second,) = outputs("CLIPstylerSaveStyleNet", style, "wool")
+    assert (saved.result[0], second) == ("wool_00001_.safetensors", "wool_00002_.safetensors")
+    assert saved.ui == {"text": ["wool_00001_.safetensors"]}
+    assert os.path.isfile(models_dir / "clipstyler" / "wool_00001_.safetensors")
+    assert "wool_00001_.safetensors" in input_spec("CLIPstylerLoadStyleNet", "stylenet_name")[1]["options"]
+    loaded, text = outputs("CLIPstylerLoadStyleNet", "wool_00001_.safetensors")
     assert text == "white wool"
-    (again,) = run("CLIPstylerFastStyleApply", loaded, frames, chunk_size=2)
+    (again,) = outputs("CLIPstylerFastStyleApply", loaded, frames, chunk_size=2)
     assert torch.equal(again, applied)
 
 
@@ -118,8 +244,8 @@ def test_one_target_serves_many_optimize_runs(models_dir):
 def test_batch_modes(models_dir, recorded_bars):
     clip, target = clip_and_target()
     images = torch.rand(2, 64, 64, 3)
-    per_image, _ = run("CLIPstylerStyleNetOptimize", images, clip, target, mode="per image", **FAST)
-    shared, _ = run("CLIPstylerStyleNetOptimize", images, clip, target, mode="shared (fast)", **FAST)
+    (per_image, _) = outputs("CLIPstylerStyleNetOptimize", images, clip, target, mode="per image", **FAST)
+    (shared, _) = outputs("CLIPstylerStyleNetOptimize", images, clip, target, mode="shared (fast)", **FAST)
     assert per_image.shape == shared.shape == (2, 64, 64, 3)
     assert recorded_bars[0].total == 6 and recorded_bars[1].total == 3
 
@@ -135,32 +261,106 @@ def test_cancel_stops_promptly(models_dir, recorded_bars, monkeypatch):
 
     monkeypatch.setattr(progress_module.ProgressBar, "update_absolute", interrupt_after_step_2)
     with pytest.raises(model_management.InterruptProcessingException):
-        run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target,
-            **{**FAST, "steps": 100})
+        run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **{**FAST, "steps": 100})
     assert [u[0] for u in recorded_bars[0].updates] == [1, 2]
 
 
 def test_paper_display_stretches_to_full_range(models_dir):
     clip, target = clip_and_target()
-    out, _ = run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, paper_display=True, **FAST)
+    out, _ = outputs("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, paper_display=True,
+                     **FAST)
     assert out.min().item() == pytest.approx(0.0, abs=1e-6) and out.max().item() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_bad_inputs_are_clear_errors(models_dir, tmp_path):
+def test_validation_before_anything_runs():
+    optimize, text, load = (N["CLIPstylerStyleNetOptimize"], N["CLIPstylerTextStyleTarget"],
+                            N["CLIPstylerLoadStyleNet"])
+    assert optimize.validate_inputs(size=512, crop_size=128) is True
+    assert optimize.validate_inputs(size=None, crop_size=128) is True  # size linked from another node
+    assert "crop_size (256) is larger than size (128)" in optimize.validate_inputs(size=128, crop_size=256)
+    assert "size must be between 64 and 4096, got 8" in optimize.validate_inputs(size=8, crop_size=8)
+    assert "style_text is empty" in text.validate_inputs(style_text="  ")
+    assert text.validate_inputs(style_text="fire") is True
+    assert "is not in" in load.validate_inputs(stylenet_name="gone.safetensors")
+
+
+def test_empty_styles_folder_shows_that_no_style_is_saved_yet(models_dir):
+    (options,) = [input_spec("CLIPstylerLoadStyleNet", "stylenet_name")[1]["options"]]
+    assert options == [folders.NO_STYLENETS]
+    message = N["CLIPstylerLoadStyleNet"].validate_inputs(stylenet_name=folders.NO_STYLENETS)
+    assert "no style is saved in" in message and "Save StyleNet" in message
+    with pytest.raises(CLIPstylerError, match="no style is saved"):
+        run("CLIPstylerLoadStyleNet", folders.NO_STYLENETS)
+
+
+def test_a_long_style_text_is_shown_as_a_warning_on_the_node(models_dir):
+    (clip,) = outputs("CLIPstylerLoadCLIP", "tiny_clip.safetensors", "auto")
+    output = run("CLIPstylerTextStyleTarget", clip, " ".join(["swirling"] * 80), "a Photo")
+    (note,) = output.ui["text"]
+    assert "too long for CLIP" in note
+    assert run("CLIPstylerTextStyleTarget", clip, "fire", "a Photo").ui is None
+
+
+def test_bad_inputs_are_clear_errors(models_dir):
     clip, target = clip_and_target()
     with pytest.raises(CLIPstylerError, match="image has 4 channels"):
         run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 4), clip, target, **FAST)
-    with pytest.raises(CLIPstylerError, match="crop_size=128"):
+    with pytest.raises(CLIPstylerError, match="lower crop_size to 64 or less"):
         run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **{**FAST, "crop_size": 128})
+    with pytest.raises(CLIPstylerError, match="short side must be at least 32 px"):
+        run("CLIPstylerStyleNetOptimize", torch.rand(1, 4, 200, 3), clip, target, **FAST)
+    with pytest.raises(CLIPstylerError, match="mode must be one of per image, shared"):
+        run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, mode="fast", **FAST)
+    with pytest.raises(CLIPstylerError, match="steps must be a whole number"):
+        run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **{**FAST, "steps": 2.5})
     with pytest.raises(CLIPstylerError, match="style text is empty"):
         run("CLIPstylerTextStyleTarget", clip, "   ", "a Photo")
-    assert "style_text is empty" in N["CLIPstylerTextStyleTarget"].validate_inputs(style_text="", source_text="x")
-    assert N["CLIPstylerTextStyleTarget"].validate_inputs(style_text="fire", source_text="a Photo") is True
+    with pytest.raises(CLIPstylerError, match="source text is empty"):
+        run("CLIPstylerTextStyleTarget", clip, "fire", "")
 
     (models_dir / "clip" / "broken.safetensors").write_bytes(b"junk")
     with pytest.raises(CLIPstylerError, match="broken.safetensors"):
         run("CLIPstylerLoadCLIP", "broken.safetensors", "auto")
-    (models_dir / "clipstyler" ).mkdir(exist_ok=True)
+    (models_dir / "clipstyler").mkdir(exist_ok=True)
     shutil.copy(models_dir / "clip" / "tiny_clip.safetensors", models_dir / "clipstyler" / "not_a_style.safetensors")
     with pytest.raises(CLIPstylerError, match="not a CLIPstyler StyleNet"):
         run("CLIPstylerLoadStyleNet", "not_a_style.safetensors")
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (8, 8), (4, 200)])
+def test_fast_style_apply_takes_tiny_images(models_dir, height, width):
+    clip, target = clip_and_target()
+    _, style = outputs("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST)
+    (out,) = outputs("CLIPstylerFastStyleApply", style, torch.rand(2, height, width, 3))
+    assert out.shape == (2, height, width, 3)
+
+
+def test_saving_outside_the_styles_folder_is_refused_by_comfyui(models_dir):
+    clip, target = clip_and_target()
+    _, style = outputs("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST)
+    with pytest.raises(Exception, match="outside the output folder is not allowed"):
+        run("CLIPstylerSaveStyleNet", style, "../../escaped")
+    assert not list(models_dir.parent.glob("escaped*"))
+    (name,) = outputs("CLIPstylerSaveStyleNet", style, "styles/wool")  # subfolders inside are fine
+    assert name == "styles/wool_00001_.safetensors"
+
+
+def test_offline_load_clip_says_where_comfyui_wants_the_file(models_dir, monkeypatch):
+    from clipstyler import clip_loading
+
+    monkeypatch.setattr(clip_loading, "unreachable_reason", lambda url: "cannot resolve huggingface.co")
+    with pytest.raises(CLIPstylerError) as error:
+        run("CLIPstylerLoadCLIP", "pretrained: ViT-B-32/openai", "auto")
+    message = str(error.value)
+    assert "ViT-B-32.pt" in message and "https://openaipublic" in message
+    assert folder_paths.get_folder_paths("clip")[0] in message and "Load CLIP (CLIPstyler)" in message
+
+
+def test_offline_vgg_says_where_comfyui_wants_the_file(models_dir, monkeypatch):
+    from clipstyler import vgg
+
+    (models_dir / "vgg" / VGG19_FILENAME).unlink()
+    monkeypatch.setattr(vgg, "unreachable_reason", lambda url: "cannot resolve download.pytorch.org")
+    clip, target = clip_and_target()
+    with pytest.raises(CLIPstylerError, match=f"put it in {models_dir / 'vgg'}, keeping the name {VGG19_FILENAME}"):
+        run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST)
