@@ -154,7 +154,7 @@ def _settings(args) -> StyleSettings:
 
 def run_stylize(args) -> None:
     from .image import check_processing_size
-    from .image_io import check_image_output, load_image, save_image
+    from .image_io import check_image_output, load_image
     from .stylenet_file import check_style_output
 
     settings = _settings(args)
@@ -169,7 +169,7 @@ def run_stylize(args) -> None:
     log.info("loading VGG-19")
     vgg = _load_vgg(args)
     result, target = _optimise(image, clip, vgg, settings, device, args)
-    _write_results(result, target, clip, settings, args, save_image)
+    _write_results(result, target, clip, settings, args)
 
 
 def _optimise(image, clip, vgg, settings, device, args):
@@ -190,7 +190,8 @@ def _optimise(image, clip, vgg, settings, device, args):
         return stylize(image, clip, vgg, target, settings, device, callback=on_step), target
 
 
-def _write_results(result, target, clip, settings, args, save_image) -> None:
+def _write_results(result, target, clip, settings, args) -> None:
+    from .image_io import save_image
     from .postprocess import paper_display
     from .stylenet_file import TrainedStyle, save_style
 

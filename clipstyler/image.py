@@ -87,6 +87,19 @@ def processing_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     return tuple(max(8, round(side * scale / 8) * 8) for side in (height, width))
 
 
+def _smallest_size_with_short_side(height: int, width: int, needed: int) -> int:
+    """The smallest `size` (a multiple of 8) at which the processing size's short side is at least `needed`."""
+    def fits(long_side: int) -> bool:
+        return min(processing_size(height, width, long_side)) >= needed
+
+    size = -(-needed * max(height, width) // min(height, width) // 8) * 8  # close; rounding the short side to a
+    while not fits(size):  # multiple of 8 moves the exact threshold a few px either way
+        size += 8
+    while size > 8 and fits(size - 8):
+        size -= 8
+    return size
+
+
 def check_processing_size(height: int, width: int, size: int, crop_size: int) -> tuple[int, int]:
     """The processing size of an (H, W) image, or a SettingError naming `size`/`crop_size` if it cannot work.
 
@@ -96,14 +109,7 @@ def check_processing_size(height: int, width: int, size: int, crop_size: int) ->
     short, needed = min(work_h, work_w), max(MIN_SIDE, crop_size)
     if short >= needed:
         return work_h, work_w
-    def fits(long_side: int) -> bool:
-        return min(processing_size(height, width, long_side)) >= needed
-
-    enough = -(-needed * max(height, width) // min(height, width) // 8) * 8  # about where it fits; rounding
-    while not fits(enough):  # of the short side moves the exact threshold by a few px either way
-        enough += 8
-    while enough > 8 and fits(enough - 8):
-        enough -= 8
+    enough = _smallest_size_with_short_side(height, width, needed)
     if short >= MIN_SIDE:
         advice = f"lower {{crop_size}} to {short} or less, or raise {{size}} to {enough} or more"
     else:

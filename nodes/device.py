@@ -9,7 +9,6 @@ fails or is cancelled, they go back and the allocator's cache is emptied. This i
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 
 import torch
@@ -17,9 +16,7 @@ from torch import nn
 
 from .comfy import model_management
 
-log = logging.getLogger("clipstyler")
-
-LOW_VRAM_CLIP_BATCH = 4  # patches per CLIP pass under --lowvram/--novram: the same gradient, less memory
+LOW_VRAM_CLIP_BATCH = 4  # patches per CLIP pass under --lowvram/--novram: the same gradient (to rounding), less memory
 
 
 def offload_device() -> torch.device:

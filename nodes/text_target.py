@@ -27,8 +27,8 @@ class TextStyleTarget(io.ComfyNode):
                     default="oil painting by Van Gogh",
                     multiline=True,
                     tooltip="The style to move towards: a texture or a look ('white wool', 'fire'). Over-specific "
-                    "prompts ('a painting of a forest') draw objects rather than texture. CLIP reads about 65 "
-                    "words' worth of tokens; a longer text is cut, with a warning.",
+                    "prompts ('a painting of a forest') draw objects rather than texture. CLIP reads 77 tokens "
+                    "(about 60 words with the prompt templates); a longer text is cut, with a warning.",
                 ),
                 io.String.Input(
                     "source_text",
