@@ -13,14 +13,23 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.append(_HERE)
 
-try:
-    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-except ImportError as error:
-    if error.name != "comfy":
-        raise  # a ComfyUI too old for the schema API, or a broken one: its message says what to do
-    # Imported where there is no ComfyUI at all (the library's own tests, packaging tools): there are no nodes to
-    # offer, and importing the nodes themselves (`.nodes`) raises the error that says so.
-    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
+
+def _node_mappings() -> tuple[dict, dict]:
+    """The nodes, where this file is imported as ComfyUI imports it: as the package of this folder."""
+    if not __package__:
+        return {}, {}  # run as a plain module (pytest importing a folder's __init__.py): no package, no nodes
+    try:
+        from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    except ImportError as error:
+        if error.name != "comfy":
+            raise  # a ComfyUI too old for the schema API, or a broken one: its message says what to do
+        # No ComfyUI at all (the library's own tests, packaging tools): no nodes to offer; importing the nodes
+        # themselves (`.nodes`) raises the error that says so.
+        return {}, {}
+    return NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = _node_mappings()
 
 WEB_DIRECTORY = "./web"
 
