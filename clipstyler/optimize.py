@@ -15,7 +15,7 @@ import torch
 
 from .apply import apply_stylenet
 from .augment import sample_patch_params
-from .clip_model import StylerCLIP
+from .clip.model import StylerCLIP
 from .device import resolve_device
 from .errors import SettingError
 from .image import as_image_batch, check_processing_size, resize

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .clip_model import StylerCLIP
+from .clip.model import StylerCLIP
 from .errors import CLIPstylerError
 from .templates import IMAGENET_TEMPLATES
 

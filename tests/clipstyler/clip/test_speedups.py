@@ -7,8 +7,8 @@ import torch
 from open_clip.transformer import VisionTransformer
 from tests_support import state_dict_of
 
-from clipstyler.clip_model import freeze
-from clipstyler.clip_speedups import (
+from clipstyler.clip.model import freeze
+from clipstyler.clip.speedups import (
     class_token_last_block,
     matmul_patch_embedding,
     packed_attention,

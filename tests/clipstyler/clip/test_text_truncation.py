@@ -5,8 +5,8 @@ import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 from torch import nn
 
+from clipstyler.clip.text_truncation import argmax_pool, encode_text_truncated, is_truncatable, takes_batch_first
 from clipstyler.templates import IMAGENET_TEMPLATES
-from clipstyler.text_truncation import argmax_pool, encode_text_truncated, is_truncatable, takes_batch_first
 
 
 def make_text_clip(**text_overrides) -> CLIP:

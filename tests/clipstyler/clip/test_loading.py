@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import save_file
 from tests_support import state_dict_of
 
-from clipstyler import clip_loading
-from clipstyler.clip_loading import load_clip_file, load_pretrained_clip, read_state_dict
+from clipstyler.clip import loading as clip_loading
+from clipstyler.clip.loading import load_clip_file, load_pretrained_clip, read_state_dict
 from clipstyler.errors import CLIPstylerError, WeightsUnavailable
 
 IMAGE = torch.rand(2, 3, 224, 224)

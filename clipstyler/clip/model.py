@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .clip_speedups import speed_up_vision_tower
+from .speedups import speed_up_vision_tower
 from .text_truncation import encode_text_truncated
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -73,18 +73,15 @@ class StylerCLIP:
         mean, std = self._stats(images)
         return (encoder or self.model.encode_image)((images - mean) / std)
 
-    def forget_cached_tensors(self) -> None:
-        """Drop the cached mean/std tensors (they may have been made under inference mode)."""
-        self._normalise.clear()
-
     def _stats(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         key = (images.device, images.dtype)
         if key not in self._normalise:
             shape = (1, 3, 1, 1)
-            self._normalise[key] = (
-                torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(shape),
-                torch.tensor(self.std, device=images.device, dtype=images.dtype).view(shape),
-            )
+            with torch.inference_mode(False):  # ordinary tensors, which a later backward may save
+                self._normalise[key] = (
+                    torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(shape),
+                    torch.tensor(self.std, device=images.device, dtype=images.dtype).view(shape),
+                )
         return self._normalise[key]
 
 

@@ -22,9 +22,9 @@ from open_clip.tokenizer import SimpleTokenizer
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .clip_model import OPENAI_MEAN, OPENAI_STD, StylerCLIP
-from .downloads import one_line, unreachable_reason
-from .errors import CLIPstylerError, WeightsUnavailable
+from ..downloads import one_line, unreachable_reason
+from ..errors import CLIPstylerError, WeightsUnavailable
+from .model import OPENAI_MEAN, OPENAI_STD, StylerCLIP
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class _DropOpenClipErrors(logging.Filter):
         return f"{os.sep}open_clip{os.sep}" not in record.pathname
 
 
+@torch.inference_mode(False)  # ordinary weights, usable by autograd, whoever calls
 def load_pretrained_clip(architecture: str, tag: str, cache_dir: str | None = None) -> StylerCLIP:
     """An open_clip model with pretrained weights, downloaded into cache_dir if not there yet (on the CPU).
 
@@ -173,6 +174,7 @@ def _check_full_clip(state: dict[str, torch.Tensor], path: str) -> None:
         )
 
 
+@torch.inference_mode(False)  # ordinary weights, usable by autograd, whoever calls
 def load_clip_file(path: str, architecture: str = AUTO_ARCHITECTURE) -> StylerCLIP:
     """A CLIP from a local checkpoint, on the CPU.
 
@@ -229,6 +231,7 @@ def _wrap(model: torch.nn.Module, tokenizer, name: str) -> StylerCLIP:
     )
 
 
+@torch.inference_mode(False)  # ordinary weights, usable by autograd, whoever calls
 def random_clip(architecture: str = "ViT-B-32") -> StylerCLIP:
     """An open_clip architecture with random weights: for tests and benchmarks (the cost is the weights' shape)."""
     model = open_clip.create_model(architecture, pretrained=None)
