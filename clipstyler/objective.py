@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from .augment import PatchParams, augment_crops
-from .clip_model import StylerCLIP, global_view
+from .clip.model import StylerCLIP, global_view
 from .compilation import maybe_compiled
 from .errors import CLIPstylerError
-from .inference_tensors import prepare_for_autograd, usable_in_autograd
+from .inference_tensors import usable_in_autograd
 from .losses import content_loss, directional_loss, per_patch_directional_loss, total_variation_loss
 from .precision import autocast
 from .settings import StyleSettings
@@ -48,9 +48,6 @@ class StyleObjective:
         precision: str = "fp32",
         cache_content_features: bool = True,
     ) -> None:
-        prepare_for_autograd(clip.model)
-        prepare_for_autograd(vgg)
-        clip.forget_cached_tensors()
         self.clip, self.vgg, self.settings, self.precision = clip, vgg, settings, precision
         # CLIP's per-step passes, compiled if asked. The one-off passes below stay eager: each new input shape
         # costs a compile. VGG and StyleNet are not compiled: that measured no faster (bench/RESULTS.md).

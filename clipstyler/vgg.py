@@ -96,6 +96,7 @@ def _read_weights(path: str) -> dict[str, torch.Tensor]:
         ) from error
 
 
+@torch.inference_mode(False)  # ordinary weights, usable by autograd, whoever calls
 def load_vgg19(path: str) -> VGGContent:
     """VGGContent from a torchvision VGG-19 state dict file (full, or its 'features.*' part), on the CPU."""
     if not os.path.isfile(path):
