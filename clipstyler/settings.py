@@ -16,9 +16,13 @@ GLOBAL_VIEWS = ("pad", "squash")
 MIN_SIDE = 16  # VGG-19's content layers pool four times and StyleNet three: smaller images cannot be processed
 
 
-def setting(default, help: str, low=None, high=None, strict_low: bool = False, choices=None, flag: str | None = None):
-    """A StyleSettings field: `low`/`high` bound the value (inclusive, or exclusive below with strict_low)."""
-    metadata = {"help": help, "low": low, "high": high, "strict_low": strict_low, "choices": choices, "flag": flag}
+def setting(default, help: str, low=None, high=None, strict_low: bool = False, choices=None, flag: str | None = None,
+            advanced: bool = False):
+    """A StyleSettings field: `low`/`high` bound the value (inclusive, or exclusive below with strict_low); `flag`
+    overrides the command-line flag's name; `advanced` marks one of the paper's knobs, which front ends may keep out
+    of the way (ComfyUI: behind Show Advanced)."""
+    metadata = {"help": help, "low": low, "high": high, "strict_low": strict_low, "choices": choices, "flag": flag,
+                "advanced": advanced}
     return field(default=default, metadata=metadata)
 
 
@@ -26,37 +30,53 @@ def setting(default, help: str, low=None, high=None, strict_low: bool = False, c
 class StyleSettings:
     """Settings of one optimisation run. Defaults are the authors' unless a help text says otherwise."""
 
-    steps: int = setting(200, "Adam updates (the paper: 200); the output has seen all of them", low=1)
-    lr: float = setting(5e-4, "Adam learning rate", low=0.0, strict_low=True)
-    lr_step_size: int = setting(100, "halve the learning rate every this many steps (StepLR step_size)", low=1)
-    lr_gamma: float = setting(0.5, "factor of each learning-rate decay (StepLR gamma)", low=0.0, strict_low=True)
+    steps: int = setting(200, "Adam updates per StyleNet (the paper: 200); the output has seen all of them.", low=1)
+    lr: float = setting(5e-4, "Adam learning rate (the paper: 5e-4), decayed by lr_gamma every lr_step_size steps.",
+                        low=0.0, strict_low=True, advanced=True)
+    lr_step_size: int = setting(100, "Steps between learning-rate decays (StepLR step_size; the paper: 100).", low=1,
+                                advanced=True)
+    lr_gamma: float = setting(0.5, "Factor of each learning-rate decay (StepLR gamma; the paper: 0.5).", low=0.0,
+                              strict_low=True, advanced=True)
     # The reference calls scheduler.step() before optimizer.step(), so its first decay comes one step early
     # (99 steps at lr, 100 at lr/2, then lr/4). True reproduces that; False is the textbook StepLR.
-    reference_lr_schedule: bool = setting(True, "first decay one step early, as the authors' code does")
-    size: int = setting(512, "long side of the processing size in px (the aspect ratio is kept)", low=MIN_SIDE)
-    crop_size: int = setting(128, "side of the random patches CLIP scores, in px", low=8)
-    num_crops: int = setting(64, "random patches per step", low=1, flag="--crops")
-    distortion: float = setting(0.5, "strength of each patch's random perspective warp", low=0.0, high=1.0)
-    threshold: float = setting(0.7, "tau: patch losses below it count as zero", low=0.0, high=2.0)
-    lambda_patch: float = setting(9000.0, "weight of the patch CLIP loss", low=0.0)
-    lambda_dir: float = setting(500.0, "weight of the global CLIP loss", low=0.0)
-    lambda_content: float = setting(150.0, "weight of the VGG content loss (higher keeps more content)", low=0.0)
-    lambda_tv: float = setting(2e-3, "weight of the total-variation smoothness loss", low=0.0)
-    seed: int = setting(0, "seeds StyleNet's start and the patches (the reference has none)", low=0)
-    global_view: str = setting("pad", "how CLIP sees a non-square image whole: pad (keep its shape) or squash "
-                               "(the reference)", choices=GLOBAL_VIEWS)
+    reference_lr_schedule: bool = setting(True, "Decay the learning rate one step early, as the authors' code does "
+                                          "(off: the textbook StepLR).", advanced=True)
+    size: int = setting(512, "Long side of the working resolution in px (a multiple of 8); the aspect ratio is kept "
+                        "and the result is returned at the input's size.", low=MIN_SIDE)
+    crop_size: int = setting(128, "Side of the random patches scored by CLIP, in px (the paper: 128). Must fit in "
+                             "the image at the working size.", low=8, advanced=True)
+    num_crops: int = setting(64, "Random patches per step (the paper: 64).", low=1, flag="--crops", advanced=True)
+    distortion: float = setting(0.5, "Strength of each patch's random perspective warp (the paper: 0.5).", low=0.0,
+                                high=1.0, advanced=True)
+    threshold: float = setting(0.7, "tau: patches whose loss is below it count as zero, so texture is not "
+                               "over-applied where it already matches (the paper: 0.7).", low=0.0, high=2.0,
+                               advanced=True)
+    lambda_patch: float = setting(9000.0, "Weight of the patch CLIP loss (the paper: 9000).", low=0.0, advanced=True)
+    lambda_dir: float = setting(500.0, "Weight of the global CLIP loss (the paper: 500).", low=0.0, advanced=True)
+    lambda_content: float = setting(150.0, "Weight of the VGG content loss (the paper: 150): higher keeps more of "
+                                    "the original.", low=0.0, advanced=True)
+    lambda_tv: float = setting(2e-3, "Weight of the total-variation smoothness loss (the paper: 0.002).", low=0.0,
+                               advanced=True)
+    seed: int = setting(0, "Seeds StyleNet's initial weights and the random patches (the reference has none): on a "
+                        "CPU, the same seed, settings and thread count give a bit-identical result.", low=0)
+    global_view: str = setting("pad", "How a non-square image is shown to CLIP whole: 'pad' keeps its shape; "
+                               "'squash' stretches it to a square, as the paper's code does.", choices=GLOBAL_VIEWS,
+                               advanced=True)
     # 16 keeps 512 px / 64 crops under 4 GB (about 2.8 GB on a CPU, against 4.4 GB all at once) at the same speed.
-    crop_batch: int = setting(16, "patches per CLIP pass, 0 = all at once (the same loss up to float rounding; "
-                              "lower it to save memory)", low=0)
-    precision: str = setting("fp32", "fp32 is the exact reference; auto picks half precision on GPUs",
-                             choices=PRECISIONS)
+    crop_batch: int = setting(16, "Patches per CLIP pass, 0 = all at once: the same loss up to float rounding; "
+                              "lower it if memory runs out.", low=0, advanced=True)
+    precision: str = setting("fp32", "fp32 is the exact reference. auto: bf16 or fp16 on GPUs (faster, slightly "
+                             "different numbers), fp32 on CPUs.", choices=PRECISIONS)
     # Speed options that leave the objective unchanged (measured in bench/RESULTS.md), off by default.
-    torch_compile: bool = setting(False, "torch.compile CLIP's image encoder (the same loss up to float rounding; "
-                                  "pays on long GPU runs)", flag="--compile")
-    channels_last: bool = setting(False, "NHWC convolutions for StyleNet and VGG (the same loss up to float "
-                                  "rounding; for GPUs)")
-    images_per_step: int = setting(1, "shared mode: images of the batch in each step", low=1)
-    ngf: int = setting(16, "StyleNet's base channel width (the paper: 16)", low=1, high=256)
+    torch_compile: bool = setting(False, "Compile CLIP's image encoder with torch.compile: the same loss up to float "
+                                  "rounding, about a minute of compiling before the first step; on a CPU the steps "
+                                  "are then only 1-4 % faster. For long GPU runs; turns itself off, with a warning, "
+                                  "where compiling fails.", flag="--compile", advanced=True)
+    channels_last: bool = setting(False, "NHWC memory layout for the StyleNet and VGG convolutions: the same loss up "
+                                  "to float rounding; no faster on the CPU measured, may help GPUs in bf16/fp16.",
+                                  advanced=True)
+    images_per_step: int = setting(1, "Shared mode: images of the batch in each step.", low=1, advanced=True)
+    ngf: int = setting(16, "StyleNet's base channel width (the paper: 16).", low=1, high=256, advanced=True)
 
     def __post_init__(self) -> None:
         self.validate()

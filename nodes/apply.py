@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from clipstyler.apply import AUTO_CHUNK_PIXELS, apply_stylenet
-from clipstyler.image import check_image, to_bchw, to_bhwc
-from clipstyler.memory import apply_bytes
-from clipstyler.settings import PRECISIONS
-
+from ..clipstyler.apply import AUTO_CHUNK_PIXELS, apply_stylenet
+from ..clipstyler.image import check_image, to_bchw, to_bhwc
+from ..clipstyler.memory import apply_bytes
+from ..clipstyler.settings import PRECISIONS
 from .comfy import ProgressBar, io, model_management
 from .device import on_compute_device
 from .types import CATEGORY, StyleNetType

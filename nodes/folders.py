@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
-from clipstyler.clip_loading import list_pretrained
-from clipstyler.errors import CLIPstylerError
-from clipstyler.vgg import VGG19_FILENAME
-
+from ..clipstyler.clip.loading import list_pretrained
+from ..clipstyler.errors import CLIPstylerError
+from ..clipstyler.vgg import VGG19_FILENAME
 from .comfy import folder_paths
 
 STYLENETS = "clipstyler"  # models/clipstyler: saved StyleNets (.safetensors)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import open_clip
 
-from clipstyler.clip_loading import AUTO_ARCHITECTURE
-
+from ..clipstyler.clip.loading import AUTO_ARCHITECTURE
 from . import folders
 from .comfy import io
 from .models import load_clip

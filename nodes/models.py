@@ -13,11 +13,10 @@ from collections.abc import Iterator
 
 import torch
 
-from clipstyler.clip_loading import load_clip_file, load_pretrained_clip
-from clipstyler.clip_model import StylerCLIP
-from clipstyler.errors import CLIPstylerError, WeightsUnavailable
-from clipstyler.vgg import VGG19_FILENAME, VGGContent, download_vgg19, load_vgg19
-
+from ..clipstyler.clip.loading import load_clip_file, load_pretrained_clip
+from ..clipstyler.clip.model import StylerCLIP
+from ..clipstyler.errors import CLIPstylerError, WeightsUnavailable
+from ..clipstyler.vgg import VGG19_FILENAME, VGGContent, download_vgg19, load_vgg19
 from . import folders
 from .comfy import folder_paths
 from .device import offload_device

@@ -7,49 +7,34 @@ import logging
 
 import torch
 
-from clipstyler import postprocess
-from clipstyler.errors import CLIPstylerError
-from clipstyler.image import check_image, check_processing_size, to_bchw, to_bhwc
-from clipstyler.memory import training_bytes
-from clipstyler.optimize import stylize
-from clipstyler.settings import PRECISIONS, StyleSettings
-from clipstyler.stylenet_file import TrainedStyle
-from clipstyler.vgg import VGG19_FILENAME
-
+from ..clipstyler import postprocess
+from ..clipstyler.errors import CLIPstylerError
+from ..clipstyler.image import check_image, check_processing_size, to_bchw, to_bhwc
+from ..clipstyler.memory import training_bytes
+from ..clipstyler.optimize import stylize
+from ..clipstyler.settings import StyleSettings
+from ..clipstyler.stylenet_file import TrainedStyle
+from ..clipstyler.vgg import VGG19_FILENAME
 from . import folders
 from .comfy import io, model_management
 from .device import LOW_VRAM_CLIP_BATCH, is_low_vram, on_compute_device
 from .models import load_vgg
 from .progress import OptimizeProgress
+from .setting_inputs import advanced, setting_input, widget_range
 from .types import CATEGORY, ClipType, StyleNetType, TargetType
 
 log = logging.getLogger("clipstyler")
 
 PER_IMAGE, SHARED = "per image", "shared (fast)"
 MODES = (PER_IMAGE, SHARED)
-SIZE_RANGE, CROP_SIZE_RANGE = (64, 4096), (8, 1024)
-_DEFAULTS = StyleSettings()
-
-
-def _int(name: str, default: int, low: int, high: int, tooltip: str, **extra) -> io.Int.Input:
-    return io.Int.Input(name, default=default, min=low, max=high, tooltip=tooltip, **extra)
-
-
-def _float(name: str, default: float, low: float, high: float, step: float, tooltip: str) -> io.Float.Input:
-    return io.Float.Input(name, default=default, min=low, max=high, step=step, round=False, tooltip=tooltip)
-
-
-def _advanced(widget):
-    """One of the paper's knobs: hidden until the node's "Show Advanced" menu entry (web/clipstyler.js). Only the
-    display changes: the widget keeps its place and value, so saved workflows keep their meaning."""
-    widget.extra_dict["advanced"] = True
-    return widget
+# Settings added after workflows were saved: optional inputs at the end, so old workflows and API prompts still
+# load and run with the defaults.
+LATER_SETTINGS = ("distortion", "lr_step_size", "lr_gamma", "reference_lr_schedule", "images_per_step", "ngf")
 
 
 class StyleNetOptimize(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        d = _DEFAULTS
         return io.Schema(
             node_id="CLIPstylerStyleNetOptimize",
             display_name="StyleNet Optimize (CLIPstyler)",
@@ -65,55 +50,25 @@ class StyleNetOptimize(io.ComfyNode):
                                tooltip="For a batch: 'per image' trains a fresh StyleNet on each image (the paper); "
                                "'shared (fast)' trains one StyleNet across the batch, to reuse with Fast Style "
                                "Apply on any image or video frame."),
-                _int("steps", d.steps, 1, 10000, "Adam updates per StyleNet (the paper: 200)."),
-                _advanced(_float("lr", d.lr, 1e-6, 1.0, 1e-5, "Adam learning rate; halved every 100 steps.")),
-                _int("size", d.size, *SIZE_RANGE, "Long side of the working resolution (multiple of 8); the "
-                     "aspect ratio is kept and the result is returned at the input's size.", step=8),
-                _advanced(_int("crop_size", d.crop_size, *CROP_SIZE_RANGE, "Side of the random patches scored by "
-                               "CLIP (the paper: 128). Must fit in the image at the working size.")),
-                _advanced(_int("num_crops", d.num_crops, 1, 512, "Patches per step (the paper: 64).")),
-                _advanced(_float("threshold", d.threshold, 0.0, 2.0, 0.01, "tau: patches whose loss is below it "
-                                 "are ignored, so texture is not over-applied where it already matches (the "
-                                 "paper: 0.7).")),
-                _advanced(_float("lambda_patch", d.lambda_patch, 0.0, 1e6, 10.0, "Weight of the patch CLIP loss "
-                                 "(9000).")),
-                _advanced(_float("lambda_dir", d.lambda_dir, 0.0, 1e6, 10.0, "Weight of the global CLIP loss "
-                                 "(500).")),
-                _advanced(_float("lambda_content", d.lambda_content, 0.0, 1e6, 1.0, "Weight of the VGG content "
-                                 "loss (150): higher keeps more of the original.")),
-                _advanced(_float("lambda_tv", d.lambda_tv, 0.0, 10.0, 1e-4, "Weight of the total-variation "
-                                 "smoothness loss (0.002).")),
-                _int("seed", d.seed, 0, 2**63 - 1, "Seeds StyleNet's initial weights and the random patches: on a "
-                     "CPU, the same seed, settings and thread count give a bit-identical result.",
-                     control_after_generate=True),
-                io.Combo.Input("precision", options=list(PRECISIONS), default=d.precision,
-                               tooltip="fp32 is the exact reference. auto: bf16 or fp16 on GPUs (faster, "
-                               "slightly different numbers), fp32 on CPUs."),
-                _advanced(_int("crop_batch", d.crop_batch, 0, 512, "Patches per CLIP pass; lower it if memory "
-                               "runs out (the same loss, up to float rounding). 0: all at once. --lowvram caps it at "
-                               f"{LOW_VRAM_CLIP_BATCH}.")),
-                _advanced(io.Combo.Input("global_view", options=["pad", "squash"], default=d.global_view,
-                                         tooltip="How a non-square image is shown to CLIP whole: 'pad' keeps its "
-                                         "shape; 'squash' stretches it to a square as the paper's code does.")),
-                _advanced(io.Combo.Input("vgg", options=folders.vgg_choices(), default=VGG19_FILENAME,
-                                         tooltip="VGG-19 weights in models/vgg for the content loss; "
-                                         f"torchvision's {VGG19_FILENAME} is downloaded there on first use "
-                                         "(offline: put that file there yourself).")),
-                _advanced(io.Boolean.Input("paper_display", default=False,
-                                           tooltip="Apply the paper's figure look to the output: contrast 1.5 "
-                                           "and a min-max stretch.")),
-                _advanced(_int("preview_every", 10, 0, 1000, "Show a live preview and log the losses every N "
-                               "steps (0: never).")),
-                _advanced(io.Boolean.Input("torch_compile", default=d.torch_compile,
-                                           tooltip="Compile CLIP's image encoder with torch.compile: the same "
-                                           "loss up to float rounding, about a minute of compiling before the "
-                                           "first step; on a CPU the steps are then only 1-4 % faster. For "
-                                           "long runs on GPUs. Turns itself off, with a warning, where "
-                                           "compiling fails.")),
-                _advanced(io.Boolean.Input("channels_last", default=d.channels_last,
-                                           tooltip="NHWC memory layout for the StyleNet and VGG convolutions: "
-                                           "the same loss up to float rounding. No faster on the CPU measured; "
-                                           "may help on GPUs in bf16/fp16.")),
+                # The order of the workflows saved before: widget values are stored by position.
+                *(setting_input(name) for name in ("steps", "lr", "size", "crop_size", "num_crops", "threshold",
+                                                   "lambda_patch", "lambda_dir", "lambda_content", "lambda_tv")),
+                setting_input("seed", control_after_generate=True),
+                setting_input("precision"),
+                setting_input("crop_batch"),
+                setting_input("global_view"),
+                advanced(io.Combo.Input("vgg", options=folders.vgg_choices(), default=VGG19_FILENAME,
+                                        tooltip="VGG-19 weights in models/vgg for the content loss; torchvision's "
+                                        f"{VGG19_FILENAME} is downloaded there on first use (offline: put that file "
+                                        "there yourself).")),
+                advanced(io.Boolean.Input("paper_display", default=False,
+                                          tooltip="Apply the paper's figure look to the output: contrast 1.5 and a "
+                                          "min-max stretch.")),
+                advanced(io.Int.Input("preview_every", default=10, min=0, max=1000,
+                                      tooltip="Show a live preview and log the losses every N steps (0: never).")),
+                setting_input("torch_compile"),
+                setting_input("channels_last"),
+                *(setting_input(name, optional=True) for name in LATER_SETTINGS),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The stylized image(s), at the input's size."),
@@ -127,7 +82,8 @@ class StyleNetOptimize(io.ComfyNode):
     def validate_inputs(cls, size: int | None = None, crop_size: int | None = None) -> bool | str:
         # Declaring size and crop_size makes ComfyUI skip its own range checks for them: done here instead.
         # Values of linked inputs are not known yet (None); the image's shape is checked when the node runs.
-        for name, value, (low, high) in (("size", size, SIZE_RANGE), ("crop_size", crop_size, CROP_SIZE_RANGE)):
+        for name, value in (("size", size), ("crop_size", crop_size)):
+            low, high = widget_range(name)
             if value is not None and not low <= value <= high:
                 return f"{name} must be between {low} and {high}, got {value}"
         if size is not None and crop_size is not None and crop_size > size:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from clipstyler.image_io import to_pil
-from clipstyler.optimize import StepReport
-
+from ..clipstyler.image_io import to_pil
+from ..clipstyler.optimize import StepReport
 from .comfy import ProgressBar, model_management
 
 log = logging.getLogger("clipstyler")

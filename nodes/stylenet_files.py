@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from clipstyler.errors import CLIPstylerError
-from clipstyler.stylenet_file import load_style, save_style
-
+from ..clipstyler.errors import CLIPstylerError
+from ..clipstyler.stylenet_file import load_style, save_style
 from . import folders
 from .comfy import folder_paths, io
 from .types import CATEGORY, StyleNetType

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from clipstyler.text import DEFAULT_SOURCE_TEXT, encode_style_target
-
+from ..clipstyler.text import DEFAULT_SOURCE_TEXT, encode_style_target
 from .comfy import io
 from .device import on_compute_device
 from .types import CATEGORY, ClipType, TargetType

@@ -265,7 +265,7 @@ def test_bad_values_are_refused_before_any_work(server):
 
     too_big = json.loads(json.dumps(prompt))
     too_big[optimize]["inputs"]["size"] = 100000
-    assert "size must be between 64 and 4096" in json.dumps(server.rejected(too_big)["node_errors"][optimize])
+    assert "size must be between 16 and 4096" in json.dumps(server.rejected(too_big)["node_errors"][optimize])
     steps = json.loads(json.dumps(prompt))
     steps[optimize]["inputs"]["steps"] = 0
     (error,) = server.rejected(steps)["node_errors"][optimize]["errors"]  # ComfyUI's own range check still applies

@@ -54,3 +54,19 @@ def test_a_broken_comfyui_is_not_called_too_old(tmp_path):
     result = import_pack(str(tmp_path))
     last = result.stderr.strip().splitlines()[-1]
     assert last == "ModuleNotFoundError: No module named 'numpy.dtypes_of_the_future'"
+
+
+def test_an_installed_clipstyler_of_another_version_does_not_shadow_the_packs_own(tmp_path):
+    import comfy_env
+
+    comfyui = comfy_env.require_comfyui()
+    other = tmp_path / "site" / "clipstyler"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text('__version__ = "0.0.1"\n')  # an old, unrelated install
+    check = ("import clipstyler\n"
+             "print(clipstyler.__version__, module.nodes.optimize.stylize.__module__)\n")
+    environment = {**os.environ, "COMFYUI_PATH": comfyui, "PYTHONPATH": str(tmp_path / "site")}
+    result = subprocess.run([sys.executable, "-c", IMPORT_PACK + check], cwd="/", env=environment,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["0.0.1", "pack.clipstyler.optimize"]

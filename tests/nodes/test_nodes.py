@@ -1,6 +1,7 @@
 """The nodes inside a real ComfyUI's Python API (in this process): schema, folders, memory management, progress,
 cancel, files and bad inputs. tests/test_comfyui_live.py runs them through a ComfyUI server."""
 
+import importlib
 import os
 import shutil
 
@@ -15,14 +16,17 @@ import comfy.model_management as model_management  # noqa: E402  (importable onc
 import folder_paths  # noqa: E402
 from comfy_api.latest import io  # noqa: E402
 
-from clipstyler.errors import CLIPstylerError  # noqa: E402
-from clipstyler.vgg import VGG19_FILENAME  # noqa: E402
+
+def pack_module(name: str):
+    """A module of the pack as ComfyUI loaded it; the nodes use the pack's own copy of the library (..clipstyler)."""
+    return importlib.import_module(f"{comfy_env.PACK_MODULE}.{name}")
+
 
 nodes = pack.nodes
-progress_module = __import__(f"{comfy_env.PACK_MODULE}.nodes.progress", fromlist=["progress"])
-device_module = __import__(f"{comfy_env.PACK_MODULE}.nodes.device", fromlist=["device"])
-models_module = __import__(f"{comfy_env.PACK_MODULE}.nodes.models", fromlist=["models"])
-folders = __import__(f"{comfy_env.PACK_MODULE}.nodes.folders", fromlist=["folders"])
+progress_module, device_module = pack_module("nodes.progress"), pack_module("nodes.device")
+models_module, folders = pack_module("nodes.models"), pack_module("nodes.folders")
+CLIPstylerError = pack_module("clipstyler.errors").CLIPstylerError
+VGG19_FILENAME = pack_module("clipstyler.vgg").VGG19_FILENAME
 
 N = nodes.NODE_CLASS_MAPPINGS
 FAST = dict(steps=3, size=64, crop_size=32, num_crops=4, preview_every=1)
@@ -113,6 +117,31 @@ def test_everyday_widgets_in_view_and_the_papers_knobs_behind_show_advanced():
                             "threshold", "lambda_patch", "lambda_dir", "lambda_content", "lambda_tv", "seed",
                             "precision", "crop_batch", "global_view", "vgg", "paper_display", "preview_every",
                             "torch_compile", "channels_last"]
+    # Settings added since: optional, at the end, so old workflows and API prompts still run (with the defaults).
+    later = N["CLIPstylerStyleNetOptimize"].INPUT_TYPES()["optional"]
+    assert list(later) == ["distortion", "lr_step_size", "lr_gamma", "reference_lr_schedule", "images_per_step",
+                           "ngf"]
+    assert all(spec[1]["advanced"] for spec in later.values())
+
+
+def test_setting_inputs_come_from_the_settings_fields():
+    """Default, range and help are declared once, on StyleSettings (clipstyler/settings.py)."""
+    from dataclasses import fields
+
+    settings = {spec.name: spec for spec in fields(pack_module("clipstyler.settings").StyleSettings)}
+    schema = N["CLIPstylerStyleNetOptimize"].INPUT_TYPES()
+    inputs = {**schema["required"], **schema["optional"]}
+    assert set(settings) <= set(inputs)
+    for name, spec in settings.items():
+        options = inputs[name][1]
+        assert options["default"] == spec.default and options["tooltip"] == spec.metadata["help"], name
+        if spec.metadata["low"] is not None and not spec.metadata["strict_low"]:
+            assert options["min"] == spec.metadata["low"], name
+        if spec.metadata["high"] is not None:
+            assert options["max"] == spec.metadata["high"], name
+        if spec.metadata["choices"] is not None:
+            assert options["options"] == list(spec.metadata["choices"]), name
+    assert inputs["lr"][1]["min"] > 0  # the library refuses lr = 0: the widget starts above it
 
 
 def test_load_clip_lists_local_files_first_then_suggestions_then_every_other_tag(models_dir):
@@ -278,7 +307,7 @@ def test_validation_before_anything_runs():
     assert optimize.validate_inputs(size=512, crop_size=128) is True
     assert optimize.validate_inputs(size=None, crop_size=128) is True  # size linked from another node
     assert "crop_size (256) is larger than size (128)" in optimize.validate_inputs(size=128, crop_size=256)
-    assert "size must be between 64 and 4096, got 8" in optimize.validate_inputs(size=8, crop_size=8)
+    assert "size must be between 16 and 4096, got 8" in optimize.validate_inputs(size=8, crop_size=8)
     assert "style_text is empty" in text.validate_inputs(style_text="  ")
     assert text.validate_inputs(style_text="fire") is True
     assert "is not in" in load.validate_inputs(stylenet_name="gone.safetensors")
@@ -346,9 +375,8 @@ def test_saving_outside_the_styles_folder_is_refused_by_comfyui(models_dir):
 
 
 def test_offline_load_clip_says_where_comfyui_wants_the_file(models_dir, monkeypatch):
-    from clipstyler import clip_loading
-
-    monkeypatch.setattr(clip_loading, "unreachable_reason", lambda url: "cannot resolve huggingface.co")
+    offline = lambda url: "cannot resolve huggingface.co"  # noqa: E731
+    monkeypatch.setattr(pack_module("clipstyler.clip.loading"), "unreachable_reason", offline)
     with pytest.raises(CLIPstylerError) as error:
         run("CLIPstylerLoadCLIP", "pretrained: ViT-B-32/openai", "auto")
     message = str(error.value)
@@ -357,10 +385,9 @@ def test_offline_load_clip_says_where_comfyui_wants_the_file(models_dir, monkeyp
 
 
 def test_offline_vgg_says_where_comfyui_wants_the_file(models_dir, monkeypatch):
-    from clipstyler import vgg
-
     (models_dir / "vgg" / VGG19_FILENAME).unlink()
-    monkeypatch.setattr(vgg, "unreachable_reason", lambda url: "cannot resolve download.pytorch.org")
+    offline = lambda url: "cannot resolve download.pytorch.org"  # noqa: E731
+    monkeypatch.setattr(pack_module("clipstyler.vgg"), "unreachable_reason", offline)
     clip, target = clip_and_target()
     with pytest.raises(CLIPstylerError, match=f"put it in {models_dir / 'vgg'}, keeping the name {VGG19_FILENAME}"):
         run("CLIPstylerStyleNetOptimize", torch.rand(1, 64, 64, 3), clip, target, **FAST)
