@@ -2,16 +2,11 @@
 
 ComfyUI loads this file from custom_nodes/. The nodes are schema-API (io.ComfyNode) classes listed in
 NODE_CLASS_MAPPINGS, the one route ComfyUI's loader checks first; comfy_entrypoint is deliberately not exported.
+
+The nodes import the method from this folder's own `clipstyler` package, relatively (`..clipstyler`): nothing is
+added to sys.path, so the pack cannot shadow another module, and a `clipstyler` installed elsewhere (another
+version, say) cannot shadow the pack's own.
 """
-
-import os
-import sys
-
-# The nodes import the method as the top-level library `clipstyler` (as tests and the CLI do). Appended, not
-# prepended, so nothing here can shadow ComfyUI's own modules.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:
-    sys.path.append(_HERE)
 
 
 def _node_mappings() -> tuple[dict, dict]:
