@@ -20,6 +20,7 @@ from .settings import StyleSettings
 log = logging.getLogger("clipstyler")
 
 DEFAULT_CLIP = "ViT-B-32/openai"
+RESIZE_METHODS = ("torch", "pil")  # clipstyler.image_io.RESIZE_METHODS, which would import torch for --help
 CHECKPOINT_EXTENSIONS = (".pt", ".pth", ".bin", ".safetensors")
 
 
@@ -53,7 +54,7 @@ def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("optimisation settings (defaults are the paper's unless the help says not)")
     for spec in fields(StyleSettings):
         meta, kind = spec.metadata, type(spec.default)
-        options = {"dest": spec.name, "default": spec.default, "help": meta["help"]}
+        options = {"dest": spec.name, "default": spec.default, "help": meta["help"].replace("%", "%%")}  # argparse
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
@@ -77,6 +78,10 @@ def _add_stylize(commands) -> None:
     p.add_argument("--save-stylenet", metavar="FILE.safetensors", help="also write the trained StyleNet, to reuse "
                    "with `apply` or ComfyUI's Load StyleNet")
     p.add_argument("--paper-display", action="store_true", help="the paper's contrast 1.5 + stretch on the output")
+    p.add_argument("--resize", choices=RESIZE_METHODS, default="torch", help="how the image is brought to the "
+                   "processing size: torch (float, antialiased bicubic; the result is resized back to the input's "
+                   "size) or pil (the reference's: PIL's bicubic on the 8-bit image; the result stays at the "
+                   "processing size, as the reference's does)")
     _add_device_argument(p)
     p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip ARCH/TAG to download (into the cache), or a "
                    "full CLIP checkpoint file, e.g. OpenAI's ViT-B-32.pt")
@@ -101,7 +106,9 @@ def _add_apply(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m clipstyler", description="Text-driven image style transfer "
+    program = os.path.basename(sys.argv[0])  # "clipstyler" (the installed script) or python -m's "__main__.py"
+    parser = argparse.ArgumentParser(prog="python -m clipstyler" if program == "__main__.py" else program,
+                                     description="Text-driven image style transfer "
                                      "(CLIPstyler, Kwon & Ye, CVPR 2022). Weights download on first use; offline, "
                                      "see --clip and --vgg.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,7 +132,7 @@ def _looks_like_a_path(text: str) -> bool:
 
 
 def _load_clip(args):
-    from . import clip_loading
+    from .clip import loading as clip_loading
 
     if args.random_weights:
         return clip_loading.random_clip("ViT-B-32")
@@ -162,7 +169,10 @@ def run_stylize(args) -> None:
     if args.save_stylenet:
         check_style_output(args.save_stylenet)
     image = load_image(args.image)
-    check_processing_size(*image.shape[-2:], settings.size, settings.crop_size)
+    work_size = check_processing_size(*image.shape[-2:], settings.size, settings.crop_size)
+    if args.resize == "pil":  # already at the processing size, stylize does not resize it (nor its result) again
+        image = load_image(args.image, work_size, method="pil")
+        log.info("resized %s to %dx%d px with PIL (the result keeps that size)", args.image, *work_size[::-1])
     device = _device(args.device)
     log.info("loading CLIP %s", "(random weights)" if args.random_weights else args.clip)
     clip = _load_clip(args)

@@ -1,14 +1,30 @@
 import pytest
 import torch
-from kornia.geometry.linalg import transform_points
-from kornia.geometry.transform import warp_perspective
+import torch.nn.functional as F
 
-from clipstyler.augment import augment_crops, cut_crops, sample_patch_params
+from clipstyler.augment import (
+    augment_crops,
+    cut_crops,
+    perspective_coefficients,
+    perspective_grid,
+    sample_patch_params,
+    start_points,
+    warp_crops,
+)
 from clipstyler.errors import CLIPstylerError
 
 
 def params(n=6, hw=(48, 64), crop=16, distortion=0.5, images=1, seed=0):
     return sample_patch_params(n, hw, crop, distortion, images, torch.Generator().manual_seed(seed))
+
+
+def apply_coefficients(coeffs: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(N, 8) torchvision coefficients on (N, P, 2) (x, y) points -> (N, P, 2)."""
+    a, b, c, d, e, f, g, h = coeffs.double().unbind(-1)
+    x, y = points.double().unbind(-1)
+    denominator = g[:, None] * x + h[:, None] * y + 1
+    return torch.stack([(a[:, None] * x + b[:, None] * y + c[:, None]) / denominator,
+                        (d[:, None] * x + e[:, None] * y + f[:, None]) / denominator], dim=-1)
 
 
 def test_crops_are_the_image_slices():
@@ -20,15 +36,25 @@ def test_crops_are_the_image_slices():
         assert torch.equal(crops[i], images[b, :, top:top + 16, left:left + 16])
 
 
-def test_homography_moves_corners_within_torchvision_bounds():
-    p = params(n=50, crop=16, distortion=0.5)
-    corners = torch.tensor([[0.0, 0.0], [15.0, 0.0], [15.0, 15.0], [0.0, 15.0]]).expand(50, 4, 2)
-    moved = transform_points(p.homography, corners)
-    reach = int(0.5 * 8)  # torchvision: randint(0, int(distortion * half) + 1)
-    offsets = (moved - corners).abs()
-    assert offsets.max() <= reach + 1e-4
-    assert torch.allclose(moved, moved.round(), atol=1e-3)  # integer offsets, as torchvision draws them
-    assert offsets.sum() > 0
+def test_end_points_lie_within_torchvision_bounds():
+    p = params(n=200, crop=16, distortion=0.5)
+    reach = int(0.5 * 8)  # torchvision: randint(0, int(distortion * half) + 1), and mirrored from size - 1
+    offsets = (p.endpoints - start_points(16)).abs()
+    assert torch.equal(p.endpoints, p.endpoints.round())  # integer points, as torchvision draws them
+    assert offsets.max() == reach and offsets.min() == 0  # every value of the range is drawn in 200 crops
+
+
+def test_coefficients_send_the_end_points_back_to_the_crop_corners():
+    p = params(n=50, crop=16)
+    corners = start_points(16).expand(50, 4, 2)
+    assert torch.allclose(apply_coefficients(p.coeffs, p.endpoints), corners.double(), atol=1e-4)
+    assert p.coeffs.dtype == torch.float32
+
+
+def test_coefficients_of_unmoved_corners_are_the_identity():
+    corners = start_points(16).expand(3, 4, 2)
+    identity = torch.tensor([1.0, 0, 0, 0, 1, 0, 0, 0]).expand(3, 8)
+    assert torch.allclose(perspective_coefficients(corners, corners), identity, atol=1e-6)
 
 
 def test_zero_distortion_is_identity():
@@ -42,9 +68,7 @@ def test_batched_warp_equals_one_crop_at_a_time():
     p = params(images=2)
     batched = augment_crops(images, p, 24)
     for i in range(len(p)):
-        crop = cut_crops(images, p.select(slice(i, i + 1)))
-        warped = warp_perspective(crop, p.homography[i:i + 1], (16, 16), align_corners=True)
-        single = torch.nn.functional.interpolate(warped, size=(24, 24), mode="bilinear", align_corners=False)
+        single = augment_crops(images, p.select(slice(i, i + 1)), 24)
         assert torch.allclose(batched[i:i + 1], single, atol=1e-6)
 
 
@@ -53,10 +77,27 @@ def test_outside_of_the_warp_is_filled_with_zero():
     assert out.min() < 1e-6 and out.max() > 0.99
 
 
+def test_border_is_faded_twice_as_torchvision_blends_its_fill():
+    """A constant crop: grid_sample's zero padding fades the border by the mask m, the fill blend by m again."""
+    p = params(n=8, hw=(32, 32), crop=32, distortion=1.0)
+    ones = torch.ones(8, 1, 32, 32)
+    mask = F.grid_sample(ones, perspective_grid(p.coeffs, 32, torch.float32), align_corners=False)
+    partial = (mask > 0.05) & (mask < 0.95)
+    assert partial.any()
+    torch.testing.assert_close(warp_crops(ones.expand(8, 3, 32, 32), p.coeffs), (mask * mask).expand(8, 3, 32, 32))
+
+
 def test_gradients_flow_to_the_image():
     images = torch.rand(1, 3, 32, 32, requires_grad=True)
     augment_crops(images, params(n=4, hw=(32, 32)), 24).sum().backward()
     assert images.grad.abs().sum() > 0
+
+
+def test_warp_passes_gradcheck():
+    p = params(n=5, hw=(20, 18), crop=9, distortion=0.8, images=2)
+    images = torch.rand(2, 3, 20, 18, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: augment_crops(x, p, 13), (images,))
+    assert torch.autograd.gradcheck(lambda x: augment_crops(x, p, 9), (images,))
 
 
 def test_crop_larger_than_image_is_a_clear_error():
@@ -66,7 +107,15 @@ def test_crop_larger_than_image_is_a_clear_error():
 
 def test_same_seed_same_params():
     a, b = params(seed=3), params(seed=3)
-    assert torch.equal(a.top, b.top) and torch.equal(a.homography, b.homography)
+    assert torch.equal(a.top, b.top) and torch.equal(a.endpoints, b.endpoints) and torch.equal(a.coeffs, b.coeffs)
+
+
+def test_select_and_to_keep_every_field():
+    p = params(n=6)
+    part = p.select(slice(2, 4)).to("cpu")
+    assert len(part) == 2 and part.crop_size == p.crop_size
+    assert torch.equal(part.endpoints, p.endpoints[2:4]) and torch.equal(part.coeffs, p.coeffs[2:4])
+    assert part.corner_points(0) == p.corner_points(2)
 
 
 def plain_gather(images, p):

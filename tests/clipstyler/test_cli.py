@@ -2,12 +2,15 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 from tests_support import REPO
 
-from clipstyler import cli, clip_loading, vgg
+from clipstyler import cli, vgg
 from clipstyler.cli import main
+from clipstyler.clip import loading as clip_loading
 from clipstyler.stylenet import build_stylenet
 from clipstyler.stylenet_file import TrainedStyle, load_style, save_style
 
@@ -207,3 +210,42 @@ def test_every_setting_has_a_flag():
     stylize = parser._subparsers._group_actions[0].choices["stylize"]
     destinations = {action.dest for action in stylize._actions}
     assert set(cli.FLAGS) <= destinations
+
+
+def test_resize_pil_optimises_the_references_image_and_keeps_its_size(tmp_path, photo, models, caplog):
+    out = tmp_path / "out.png"
+    with caplog.at_level("INFO", logger="clipstyler"):
+        assert main(["stylize", str(photo), "white wool", "-o", str(out), *models, *FAST, "--resize", "pil"]) == 0
+    assert Image.open(out).size == (64, 40)  # the processing size of 90x60 at --size 64, as the reference's output
+    assert "with PIL" in caplog.text
+
+
+@pytest.mark.parametrize("method", ["torch", "pil"])
+def test_resize_flag_chooses_what_stylize_gets(tmp_path, models, monkeypatch, method):
+    from clipstyler import optimize
+    from clipstyler.image import resize
+    from clipstyler.image_io import load_image
+
+    path = tmp_path / "noisy.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8)).save(path)
+    seen = []
+
+    def record(images, *args, **kwargs):
+        seen.append(images)
+        raise KeyboardInterrupt  # enough: the image is what this test is about
+
+    monkeypatch.setattr(optimize, "stylize", record)
+    main(["stylize", str(path), "white wool", "-o", str(tmp_path / "out.png"), *models, *FAST, "--resize", method])
+    full = load_image(str(path))
+    expected = load_image(str(path), (40, 64), method="pil") if method == "pil" else full
+    assert torch.equal(seen[0], expected)
+    assert not torch.equal(resize(full, (40, 64)), load_image(str(path), (40, 64), method="pil"))
+
+
+def test_resize_flag_is_in_the_help_with_its_default():
+    stylize = cli.build_parser()._subparsers._group_actions[0].choices["stylize"]
+    action = next(a for a in stylize._actions if a.dest == "resize")
+    assert action.default == "torch" and tuple(action.choices) == ("torch", "pil")
+    formatter = stylize._get_formatter()
+    formatter.add_argument(action)
+    assert "(default: torch)" in " ".join(formatter.format_help().split())

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms.functional import to_tensor
 
 from clipstyler import image_io
 from clipstyler.errors import CLIPstylerError
+from clipstyler.image import resize
 from clipstyler.image_io import load_image, save_image
 
 
@@ -85,3 +87,47 @@ def test_an_interrupted_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
         image_io.save_image(torch.ones(1, 3, 8, 8), str(path))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["result.png"]
+
+
+def noisy_photo(path, size=(90, 60), seed=0):
+    """An 8-bit RGB file with detail everywhere, so that two resizes can differ."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return str(path)
+
+
+def test_pil_resize_is_the_references_loader_exactly(tmp_path):
+    path = noisy_photo(tmp_path / "photo.png")
+    image = load_image(path, (40, 64), method="pil")
+    assert image.shape == (1, 3, 40, 64) and image.dtype == torch.float32
+    direct = Image.open(path).convert("RGB").resize((64, 40), Image.Resampling.BICUBIC)
+    assert torch.equal(image[0], torch.from_numpy(np.asarray(direct, dtype=np.float32) / 255).permute(2, 0, 1))
+    # the authors' utils.load_image2: PIL's default filter (bicubic for RGB), then ToTensor
+    reference = to_tensor(Image.open(path).resize((64, 40)))[:3]
+    assert torch.equal(image[0], reference)
+
+
+def test_pil_and_torch_resizes_differ_a_little(tmp_path):
+    path = noisy_photo(tmp_path / "photo.png")
+    pil, torch_path = load_image(path, (40, 64), method="pil"), load_image(path, (40, 64))
+    assert torch.equal(torch_path, resize(load_image(path), (40, 64)))  # the default: float, antialiased bicubic
+    difference = (pil - torch_path).abs()
+    assert difference.max() > 1e-3 and difference.mean() < 0.05
+    assert torch.equal(pil * 255, (pil * 255).round())  # rounded to 8 bits, the float resize is not
+    assert not torch.equal(torch_path * 255, (torch_path * 255).round())
+
+
+def test_pil_resize_keeps_16_bit_levels_and_exif_rotation(tmp_path):
+    levels = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)
+    Image.fromarray(levels).save(tmp_path / "depth.png")
+    image = load_image(str(tmp_path / "depth.png"), (32, 32), method="pil")
+    assert image.mean().item() == pytest.approx(levels.mean() / 65535.0, abs=0.01)  # not clipped to white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a portrait photo stored landscape
+    Image.new("RGB", (40, 30), (250, 10, 10)).save(tmp_path / "phone.jpg", exif=exif)
+    assert load_image(str(tmp_path / "phone.jpg"), (16, 12), method="pil").shape == (1, 3, 16, 12)
+
+
+def test_unknown_resize_method_is_a_clear_error(tmp_path):
+    with pytest.raises(CLIPstylerError, match="resize method must be one of torch, pil"):
+        load_image(noisy_photo(tmp_path / "photo.png"), (8, 8), method="lanczos")

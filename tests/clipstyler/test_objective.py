@@ -3,7 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from kornia.geometry.transform import warp_perspective
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 from clipstyler.augment import sample_patch_params
 from clipstyler.objective import StyleObjective
@@ -28,7 +29,8 @@ def spec_total_loss(net, content, clip, vgg, target, params, s: StyleSettings):
     for i in range(len(params)):
         top, left = int(params.top[i]), int(params.left[i])
         crop = out[:, :, top:top + s.crop_size, left:left + s.crop_size]
-        warped = warp_perspective(crop, params.homography[i:i + 1], (s.crop_size, s.crop_size), align_corners=True)
+        # the authors' call: RandomPerspective applies torchvision's perspective with these corner points
+        warped = TF.perspective(crop, *params.corner_points(i), InterpolationMode.BILINEAR, [0.0] * 3)
         crop224 = F.interpolate(warped, size=(224, 224), mode="bilinear", align_corners=False)
         direction = F.normalize(encode(clip, crop224) - source, dim=-1)
         loss = 1 - (direction * dt).sum()
