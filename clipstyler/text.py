@@ -44,9 +44,12 @@ def overflow_warning(clip: StylerCLIP, text: str, templates: Sequence[str] = IMA
     fits = context - 2  # the start and end tokens take two places
     if len(tokens) <= fits:
         return None
+    lost = decode(tokens[fits:]).strip()
+    if not decode(tokens[fits - 1:fits]).endswith(" "):  # the cut falls inside a word
+        lost = "..." + lost
     return (
         f"the text {text[:40]!r}... is too long for CLIP: {len(tokens) + 2} tokens in its longest prompt template, "
-        f"CLIP reads {context}; it ignores the end: {decode(tokens[fits:]).strip()!r}. Shorten the text."
+        f"CLIP reads {context}; it ignores the end: {lost!r}. Shorten the text."
     )
 
 
