@@ -52,5 +52,11 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
 
 
 def grad_scaler(precision: str, device: torch.device | str) -> torch.amp.GradScaler:
-    """Loss scaling keeps fp16 gradients from underflowing; disabled (a pass-through) for the other precisions."""
-    return torch.amp.GradScaler(torch.device(device).type, enabled=precision == "fp16")
+    """Loss scaling for fp16; disabled (a pass-through) for the other precisions.
+
+    It starts at 1, not at GradScaler's 2**16: CLIPstyler's loss is already large (lambda_patch 9000), and 2**16
+    times it overflows fp16, so the first ten or so steps of a run would be skipped while the scale came down.
+    The reference runs CLIP in fp16 without any scaling; the scaler still halves the scale (and skips the step) if a
+    gradient ever overflows, and grows it again after a long run without overflow.
+    """
+    return torch.amp.GradScaler(torch.device(device).type, init_scale=1.0, enabled=precision == "fp16")

@@ -96,10 +96,10 @@ def global_view(
     Both give the same result for a square image.
     """
     height, width = images.shape[-2:]
+    if mode not in ("pad", "squash"):
+        raise ValueError(f"global_view mode must be 'pad' or 'squash', got {mode!r}")
     if mode == "squash" or height == width:
         return F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
-    if mode != "pad":
-        raise ValueError(f"global_view mode must be 'pad' or 'squash', got {mode!r}")
     scale = size / max(height, width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
     resized = F.interpolate(images, size=(new_h, new_w), mode="bicubic", align_corners=False)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .precision import at_least_float32
+
 
 def content_loss(output_features: Sequence[torch.Tensor], content_features: Sequence[torch.Tensor]) -> torch.Tensor:
     """Sum over layers of the mean squared error between feature maps.
@@ -20,4 +22,4 @@ def content_loss(output_features: Sequence[torch.Tensor], content_features: Sequ
     """
     if len(output_features) != len(content_features):
         raise ValueError(f"content_loss got {len(output_features)} output and {len(content_features)} content layers")
-    return sum(F.mse_loss(o.float(), c.float()) for o, c in zip(output_features, content_features))
+    return sum(F.mse_loss(at_least_float32(o), at_least_float32(c)) for o, c in zip(output_features, content_features))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .precision import at_least_float32
+
 
 def _direction(image_embeddings: torch.Tensor, source_embeddings: torch.Tensor) -> torch.Tensor:
     """normalise(normalise(e) - normalise(s)) row by row: (N, D), (N, D) -> (N, D)."""
@@ -36,7 +38,8 @@ def per_patch_directional_loss(
         (N,) losses in [0, 2], zero where rejected.
     """
     source = source_embeddings.expand_as(patch_embeddings)
-    cosine = _direction(patch_embeddings.float(), source.float()) @ text_direction.float()
+    cosine = _direction(at_least_float32(patch_embeddings), at_least_float32(source)) @ at_least_float32(
+        text_direction)
     losses = 1.0 - cosine
     return torch.where(losses < threshold, torch.zeros_like(losses), losses)
 
@@ -55,5 +58,6 @@ def directional_loss(
     image_embeddings: torch.Tensor, source_embeddings: torch.Tensor, text_direction: torch.Tensor
 ) -> torch.Tensor:
     """L_dir on (B, D) global-view embeddings against their (B, D) sources; the mean over the batch. Scalar."""
-    cosine = _direction(image_embeddings.float(), source_embeddings.float()) @ text_direction.float()
+    cosine = _direction(at_least_float32(image_embeddings), at_least_float32(source_embeddings)) @ at_least_float32(
+        text_direction)
     return (1.0 - cosine).mean()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .precision import at_least_float32
+
 
 def total_variation_loss(image: torch.Tensor) -> torch.Tensor:
     """||dx||_2 + ||dy||_2 + ||d_diag1||_2 + ||d_diag2||_2, each an un-squared Frobenius norm over the whole tensor.
@@ -17,7 +19,7 @@ def total_variation_loss(image: torch.Tensor) -> torch.Tensor:
     Returns:
         Scalar.
     """
-    x = image.float()
+    x = at_least_float32(image)
     differences = (
         x[:, :, :, :-1] - x[:, :, :, 1:],
         x[:, :, :-1, :] - x[:, :, 1:, :],

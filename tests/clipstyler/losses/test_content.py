@@ -18,3 +18,10 @@ def test_identical_features_give_zero():
 def test_layer_count_mismatch_is_an_error():
     with pytest.raises(ValueError, match="layers"):
         content_loss([torch.zeros(1)], [])
+
+
+def test_gradient_in_both_feature_lists(check_gradients):
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(2, 3, 4, 4), (2, 5, 2, 2), (2, 3, 4, 4), (2, 5, 2, 2)]
+    features = [torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
+    check_gradients(lambda out_a, out_b, ref_a, ref_b: content_loss([out_a, out_b], [ref_a, ref_b]), features)

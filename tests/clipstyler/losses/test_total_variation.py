@@ -28,3 +28,9 @@ def test_batch_is_mean_of_images():
     a, b = torch.rand(1, 3, 6, 6), torch.rand(1, 3, 6, 6)
     batch = total_variation_loss(torch.cat([a, b]))
     assert torch.allclose(batch, (total_variation_loss(a) + total_variation_loss(b)) / 2)
+
+
+def test_gradient(check_gradients):
+    # random pixels: no difference vector is zero, where the norm has no gradient
+    image = torch.rand(2, 3, 5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    check_gradients(total_variation_loss, (image,))

@@ -1,0 +1,132 @@
+import logging
+
+import pytest
+import torch
+
+import clipstyler.optimize as optimize
+import clipstyler.precision as precision
+from clipstyler.errors import CLIPstylerError
+from clipstyler.precision import grad_scaler, resolve_precision
+from clipstyler.settings import StyleSettings
+from clipstyler.stylenet import build_stylenet
+
+
+def test_auto_is_fp32_on_the_cpu(monkeypatch):
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: True)  # even where bf16 would be fast
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+@pytest.mark.parametrize("bf16_supported, expected", [(True, "bf16"), (False, "fp16")])
+def test_auto_on_cuda_is_bf16_where_supported_else_fp16(monkeypatch, bf16_supported, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16_supported)
+    assert resolve_precision("auto", "cuda") == expected
+    assert resolve_precision("auto", "cuda:1") == expected
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("chosen", ["fp32", "bf16", "fp16"])
+def test_a_concrete_precision_passes_through(monkeypatch, device, chosen):
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert resolve_precision(chosen, device) == chosen
+
+
+@pytest.mark.parametrize("unknown", ["fp64", "FP32", "", "half"])
+def test_an_unknown_precision_is_refused(unknown):
+    with pytest.raises(CLIPstylerError, match="precision must be one of auto, fp32, bf16, fp16"):
+        resolve_precision(unknown, "cpu")
+
+
+@pytest.mark.parametrize("chosen", ["bf16", "fp16"])
+def test_half_precision_on_a_cpu_without_native_bf16_is_warned_about(monkeypatch, caplog, chosen):
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="clipstyler"):
+        assert resolve_precision(chosen, "cpu") == chosen
+    assert f"precision {chosen} on a CPU without native bf16" in caplog.text
+
+
+@pytest.mark.parametrize("chosen, device, native",
+                         [("fp32", "cpu", False), ("auto", "cpu", False), ("bf16", "cpu", True), ("fp16", "cpu", True),
+                          ("fp16", "cuda", False), ("bf16", "cuda", False)])
+def test_no_warning_where_the_precision_is_not_slow(monkeypatch, caplog, chosen, device, native):
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: native)
+    with caplog.at_level(logging.WARNING, logger="clipstyler"):
+        resolve_precision(chosen, device)
+    assert caplog.text == ""
+
+
+def test_fp16_scales_the_loss_starting_at_1():
+    """GradScaler's usual first scale, 2**16, times CLIPstyler's loss (lambda_patch 9000) overflows fp16."""
+    scaler = grad_scaler("fp16", "cpu")
+    assert scaler.is_enabled() and scaler.get_scale() == 1.0
+    loss = torch.tensor(2.0)
+    assert scaler.scale(loss).item() == 2.0 * scaler.get_scale()
+
+
+@pytest.mark.parametrize("chosen", ["fp32", "bf16"])
+def test_other_precisions_get_a_pass_through_scaler(chosen):
+    scaler = grad_scaler(chosen, "cpu")
+    assert not scaler.is_enabled()
+    loss = torch.tensor(2.0)
+    assert scaler.scale(loss) is loss
+    # step() is then optimizer.step() on the gradients as they are, and update() does nothing
+    weight = torch.nn.Parameter(torch.tensor([1.0]))
+    optimizer = torch.optim.SGD([weight], lr=0.5)
+    (3.0 * weight).sum().backward()
+    scaler.step(optimizer)
+    scaler.update()
+    assert weight.item() == 1.0 - 0.5 * 3.0
+
+
+def one_step(clip, vgg, target, monkeypatch, **options):
+    """One train_stylenet update on a 32 px image; returns the trained and the initial weights and the loop's
+    GradScaler."""
+    scalers = []
+
+    def spy(chosen, device):
+        scalers.append(grad_scaler(chosen, device))
+        return scalers[-1]
+
+    monkeypatch.setattr(optimize, "grad_scaler", spy)
+    settings = StyleSettings(steps=1, size=32, crop_size=16, num_crops=2, crop_batch=1, **options)
+    content = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    net, losses = optimize.train_stylenet(content, clip, vgg, target, settings, "cpu")
+    assert all(torch.isfinite(value) for value in losses.values())
+    start = build_stylenet(settings.ngf, settings.seed).state_dict()
+    (scaler,) = scalers
+    return net.state_dict(), start, scaler
+
+
+# Small weights: the fp16 and fp32 gradients then agree closely enough to compare the update's signs.
+SMALL_WEIGHTS = {"lambda_patch": 1.0, "lambda_dir": 1.0, "lambda_content": 1.0}
+FIRST_SCALE = grad_scaler("fp16", "cpu").get_scale()
+
+
+def test_the_first_fp16_step_at_the_papers_weights_is_taken(clip, vgg, target, monkeypatch):
+    """With GradScaler's usual first scale the first ten or so steps overflowed and were skipped."""
+    trained, start, scaler = one_step(clip, vgg, target, monkeypatch, precision="fp16")
+    assert scaler.get_scale() == FIRST_SCALE  # no overflow: update() kept the scale
+    assert any(not torch.equal(trained[name], start[name]) for name in start)  # and the weights moved
+
+
+def test_an_fp16_step_on_the_cpu_is_scaled_and_updates_the_weights(clip, vgg, target, monkeypatch):
+    trained, start, scaler = one_step(clip, vgg, target, monkeypatch, precision="fp16", **SMALL_WEIGHTS)
+    assert scaler.is_enabled()
+    assert scaler.get_scale() == FIRST_SCALE  # no overflow: update() kept the scale and the step was taken
+    assert all(torch.isfinite(trained[name]).all() for name in start)
+    # Adam's first update moves each weight by about lr * sign(gradient): the same signs as the fp32 step's
+    reference, _, fp32_scaler = one_step(clip, vgg, target, monkeypatch, precision="fp32", **SMALL_WEIGHTS)
+    assert not fp32_scaler.is_enabled()
+    moved, moved_fp32 = (torch.cat([(state[name] - start[name]).flatten() for name in start
+                                    if start[name].is_floating_point()]) for state in (trained, reference))
+    assert (moved.abs() > 0.5 * StyleSettings().lr).float().mean() > 0.5
+    assert (moved.sign() == moved_fp32.sign()).float().mean() > 0.9
+
+
+def test_an_fp16_step_whose_gradients_overflow_is_skipped_not_applied(clip, vgg, target, monkeypatch):
+    """A loss this large overflows fp16 at any scale: the scaler must skip the update (the weights stay as they
+    were, finite) and halve its scale."""
+    trained, start, scaler = one_step(clip, vgg, target, monkeypatch, precision="fp16", lambda_patch=1e8)
+    assert scaler.get_scale() == FIRST_SCALE / 2
+    assert all(torch.equal(trained[name], start[name]) for name in start)
