@@ -1,4 +1,5 @@
-"""Benchmarks of the clipstyler library (no ComfyUI needed): `python -m bench {optimize,apply,reference,profile}`.
+"""Benchmarks of the clipstyler library (no ComfyUI needed):
+`python -m bench {optimize,apply,reference,pairs,profile,flops}`.
 
 Each prints a table and, as its last line, one JSON object with the figures, the settings and the environment.
 """

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from . import apply, flops, optimize, profile, reference
+from . import apply, flops, optimize, pairs, profile, reference, report
 
 BENCHMARKS = {
     "optimize": (optimize, "time the per-image optimisation loop (train_stylenet)"),
     "apply": (apply, "time the fast style apply (apply_stylenet) on a batch of frames"),
     "reference": (reference, "time a cost model of the authors' loop, for comparison"),
+    "pairs": (pairs, "ours against the reference cost model in alternating pairs of runs; medians and ratios"),
     "profile": (profile, "torch.profiler table of one optimisation step"),
     "flops": (flops, "FLOPs of one step, ours vs the reference, and the floor they set on the time per step"),
 }
@@ -20,8 +21,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="benchmark", required=True)
     for name, (module, help_text) in BENCHMARKS.items():
+        # "resolve": a benchmark's own --steps (steps to time) replaces the settings' --steps
         sub = commands.add_parser(name, help=help_text, description=module.__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+                                  formatter_class=report.HelpFormatter, conflict_handler="resolve")
         module.add_arguments(sub)
     return parser.parse_args(argv)
 

@@ -2,7 +2,7 @@
 
 Counts with torch.utils.flop_counter.FlopCounterMode (matmuls, convolutions and attention, forward and backward;
 elementwise ops are not counted) over one steady-state step: step 2 of a train_stylenet run, and one
-`reference_step` of the cost model (bench/reference.py), same size, crops and architectures. Dividing by the
+`reference_step` of the cost model (bench/reference.py), same settings and architectures. Dividing by the
 machine's measured fp32 matmul rate gives a floor on the time per step that no fp32 implementation of the same
 computation can beat on this machine; RESULTS.md uses it to say what stands between us and a target.
 """
@@ -46,7 +46,7 @@ def ours(args: argparse.Namespace, device: torch.device) -> float:
 
 def authors(args: argparse.Namespace, device: torch.device) -> float:
     """GFLOP of one step of the reference cost model."""
-    step = reference.build_loop(args, device)
+    step = reference.build_loop(settings_from(args), args.image, args.clip, device)
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops() / 1e9
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> dict:
         "floor_s_per_step": round(our_gflop / rate, 2) if rate else None,
         "reference_floor_s_per_step": round(their_gflop / rate, 2) if rate else None,
         "size": args.size,
-        "crops": args.crops,
+        "crops": args.num_crops,
         "crop_size": args.crop_size,
         "clip": args.clip,
         "clip_speedups": not args.no_clip_speedups,

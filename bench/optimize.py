@@ -1,7 +1,9 @@
 """Benchmark of the per-image optimisation loop (clipstyler.optimize.train_stylenet).
 
-Randomly initialised weights of the real architectures (open_clip ViT-B-32, VGG-19 up to relu5_2): the weights do
-not change the cost, so nothing has to be downloaded. A StepReport callback timestamps each step.
+Randomly initialised weights of the real architectures (open_clip ViT-B-32-quickgelu, i.e. OpenAI's ViT-B/32, and
+VGG-19 up to relu5_2): the weights do not change the cost, so nothing has to be downloaded. The optimisation settings
+are the command line's flags (built from StyleSettings); --steps is the number of steps to time. A StepReport
+callback timestamps each step.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import time
 
 import torch
 
-import clipstyler.clip_model as clip_model_module
+import clipstyler.clip.model as clip_model_module
 import clipstyler.optimize as optimize_module
-from clipstyler.clip_loading import random_clip
+from clipstyler.clip.loading import random_clip
 from clipstyler.image import processing_size, resize
 from clipstyler.image_io import load_image
 from clipstyler.optimize import StepReport, train_stylenet
@@ -30,19 +32,18 @@ DEFAULTS = StyleSettings()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=int, default=512, help="long side of the processing size (default 512)")
-    parser.add_argument("--crops", type=int, default=64, help="crops per step (default 64)")
-    parser.add_argument("--crop-size", type=int, default=128, help="crop side in px (default 128)")
-    parser.add_argument("--crop-batch", type=int, default=DEFAULTS.crop_batch,
-                        help=f"crops per CLIP pass, 0 = all (default {DEFAULTS.crop_batch}, the library's)")
-    parser.add_argument("--steps", type=int, default=5, help="optimisation steps (default 5; >= 2 for s_per_step)")
-    report.add_common_arguments(parser, "content image", precision="fp32")
-    parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights (default ViT-B-32)")
+    """The optimisation settings as the command line has them (built from StyleSettings), then this benchmark's own
+    flags: --steps to time (replacing the settings' --steps), --device, --threads, --image, --clip, and the A/B
+    switch --no-clip-speedups."""
+    report.add_settings_arguments(parser)
+    parser.add_argument("--steps", type=int, default=5, help="optimisation steps to time (default 5; >= 2 for "
+                        "s_per_step)")
+    report.add_common_arguments(parser, "content image")
+    parser.add_argument("--clip", default=report.DEFAULT_CLIP, help="open_clip architecture, random weights "
+                        f"(default {report.DEFAULT_CLIP}: OpenAI's ViT-B/32)")
     parser.add_argument("--no-clip-speedups", action="store_true",
-                        help="build CLIP without clipstyler's exact speed-ups (clip_speedups.py), for an A/B figure")
-    parser.add_argument("--compile", action="store_true",
-                        help="settings.torch_compile: torch.compile CLIP's image encoder (compiled during step 1)")
-    parser.add_argument("--channels-last", action="store_true", help="settings.channels_last for StyleNet and VGG")
+                        help="build CLIP without clipstyler's exact speed-ups (clipstyler/clip/speedups.py), for an "
+                        "A/B figure")
 
 
 def load_content(path: str, size: int) -> torch.Tensor:
@@ -90,7 +91,7 @@ def objective_ready_clock(device: torch.device):
 
 @contextlib.contextmanager
 def without_clip_speedups(active: bool = True):
-    """While active, StylerCLIP is built as plain open_clip: clipstyler.clip_model.speed_up_vision_tower becomes a
+    """While active, StylerCLIP is built as plain open_clip: clipstyler.clip.model.speed_up_vision_tower becomes a
     no-op (restored afterwards). For A/B figures and for the reference cost model, whose CLIP has no such thing."""
     original = getattr(clip_model_module, "speed_up_vision_tower", None)
     if not active or original is None:
@@ -111,9 +112,8 @@ def build_models(clip_name: str, device: torch.device):
 
 
 def settings_from(args: argparse.Namespace) -> StyleSettings:
-    return StyleSettings(steps=args.steps, size=args.size, crop_size=args.crop_size, num_crops=args.crops,
-                         crop_batch=args.crop_batch, precision=args.precision, torch_compile=args.compile,
-                         channels_last=args.channels_last)
+    """The run's StyleSettings: every field from its flag, steps from the benchmark's --steps."""
+    return report.settings_from(args)
 
 
 def timed_setup(args: argparse.Namespace, device: torch.device):
@@ -152,17 +152,18 @@ def run(args: argparse.Namespace) -> dict:
         "size": args.size,
         "image_hw": list(content.shape[-2:]),
         "image": args.image.rsplit("/", 1)[-1],
-        "crops": args.crops,
-        "crop_size": args.crop_size,
-        "crop_batch": args.crop_batch,
-        "steps": args.steps,
+        "crops": settings.num_crops,
+        "crop_size": settings.crop_size,
+        "crop_batch": settings.crop_batch,
+        "steps": settings.steps,
         "clip": args.clip,
         "clip_speedups": not args.no_clip_speedups,
-        "torch_compile": args.compile,
-        "channels_last": args.channels_last,
-        "precision": resolve_precision(args.precision, device),
+        "torch_compile": settings.torch_compile,
+        "channels_last": settings.channels_last,
+        "precision": resolve_precision(settings.precision, device),
+        "settings": settings.to_dict(),
         "total_s": round(time.perf_counter() - start, 4),
         **report.environment(device, other_load),
     }
-    report.emit("optimize (clipstyler.optimize.train_stylenet)", result)
+    report.emit("optimize (clipstyler.optimize.train_stylenet)", result, hide=("settings",))
     return result

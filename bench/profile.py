@@ -20,7 +20,7 @@ from .optimize import build_models, load_content, settings_from, without_clip_sp
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_optimize_arguments(parser)
-    parser.set_defaults(size=256, crops=16, steps=3)
+    parser.set_defaults(size=256, num_crops=16, steps=3)
     parser.add_argument("--top", type=int, default=25, help="rows of the op table (default 25)")
     parser.add_argument("--trace", default="", help="also write a Chrome trace to this file")
     parser.add_argument("--by-shape", action="store_true", help="group the table by input shapes too")
@@ -53,6 +53,6 @@ def run(args: argparse.Namespace) -> dict:
     top = [{"op": e.key, "self_cpu_ms": round(e.self_cpu_time_total / 1e3, 1), "calls": e.count,
             "share": round(e.self_cpu_time_total / total_us, 4)} for e in events[:args.top]]
     result = {"benchmark": "profile", "self_cpu_total_ms": round(total_us / 1e3, 1), "top": top, "size": args.size,
-              "crops": args.crops, "precision": args.precision, **report.environment(device, other_load)}
+              "crops": args.num_crops, "precision": args.precision, **report.environment(device, other_load)}
     print(__import__("json").dumps(result), flush=True)
     return result

@@ -6,6 +6,7 @@ Each benchmark prints a human table, then as its LAST line one JSON object, so s
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -14,18 +15,72 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 import torch
 
-from clipstyler.settings import PRECISIONS
+from clipstyler.cli import FLAGS, _add_settings_arguments
+from clipstyler.settings import PRECISIONS, StyleSettings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(REPO_ROOT, "assets")
 DEFAULT_IMAGE = os.path.join(ASSETS, "astronaut.jpg")
+# OpenAI's ViT-B/32 (QuickGELU): what the authors' clip.load("ViT-B/32") runs, and this pack's default CLIP
+# (ViT-B-32/openai, built with QuickGELU). open_clip's plain "ViT-B-32" config has GELU instead.
+DEFAULT_CLIP = "ViT-B-32-quickgelu"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's line breaks, and shows each option's default unless its help already names one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(" not in text:  # a help written as plain text ("1-4 %"), not as a format string
+            text = text.replace("%", "%%")
+        if "default" in text or action.required or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return text
+        return text + " (default %(default)s)"
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
+    """A flag for every StyleSettings field, built by the command line's own helper (clipstyler.cli) from each
+    field's help, range or choices and default; `defaults` changes a field's default for this benchmark.
+
+    A benchmark's own --steps (how many steps to time) replaces the settings' --steps when the parser was made with
+    conflict_handler="resolve" and adds it afterwards; its value still becomes StyleSettings.steps.
+    """
+    _add_settings_arguments(parser)
+    parser.set_defaults(**defaults)
+
+
+def settings_from(args: argparse.Namespace, **overrides) -> StyleSettings:
+    """StyleSettings from parsed flags (added by add_settings_arguments); `overrides` win over the flags."""
+    values = {spec.name: getattr(args, spec.name) for spec in fields(StyleSettings) if spec.name not in overrides}
+    return StyleSettings(**values, **overrides)
+
+
+def settings_argv(settings: StyleSettings, names=None) -> list[str]:
+    """The flags that give these settings' non-default values (of the fields in `names`, default all but steps),
+    to run a benchmark in a subprocess with the same settings."""
+    defaults = StyleSettings()
+    argv = []
+    for spec in fields(StyleSettings):
+        value = getattr(settings, spec.name)
+        if spec.name == "steps" or (names is not None and spec.name not in names):
+            continue
+        if value == getattr(defaults, spec.name):
+            continue
+        flag = FLAGS[spec.name]
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv
 
 
 def add_common_arguments(parser, image_help: str, precision: str | None = None) -> None:
-    """--device, --threads, --image, and --precision (with its default) where the benchmark has one."""
+    """--device, --threads, --image, and --precision (with its default) where the benchmark has one and does not
+    take it from add_settings_arguments."""
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     if precision is not None:
         parser.add_argument("--precision", default=precision, choices=PRECISIONS)
@@ -100,6 +155,26 @@ class OtherLoad:
         return round(max(0.0, other) / wall, 2) if wall > 0 else None
 
 
+def other_load_now(seconds: float = 5.0) -> float | None:
+    """How busy OTHER processes keep the machine right now: sleep `seconds` and measure (cores' worth)."""
+    probe = OtherLoad()
+    time.sleep(seconds)
+    return probe.cores()
+
+
+def wait_for_quiet(threshold: float, max_wait_s: float, seconds: float = 5.0) -> dict:
+    """Wait until other processes use less than `threshold` cores (measured over `seconds`), for at most
+    `max_wait_s` (0: measure once, do not wait). Returns the last measurement and how long was waited."""
+    start = time.perf_counter()
+    while True:
+        load = other_load_now(seconds)
+        waited = time.perf_counter() - start
+        if load is None or load < threshold or waited >= max_wait_s:
+            return {"other_load_before": load, "waited_s": round(waited, 1), "load_avg_1m_before": load_average()}
+        print(f"  waiting for a quiet machine: other processes use {load} cores (want < {threshold}; "
+              f"{waited:.0f} of {max_wait_s:.0f} s waited)", file=sys.stderr, flush=True)
+
+
 def progress(step: int, steps: int, stamps: list[float]) -> None:
     """A line per finished step (on stderr, so stdout stays table + JSON), for long runs."""
     since = stamps[-1] - stamps[-2] if len(stamps) > 1 else None
@@ -164,6 +239,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> list[str]:
+    """The CPU's vector and matrix extensions that decide fp32/bf16/fp16 speed (AVX2, AVX-512 ..., AMX ...)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    return sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
+    except OSError:
+        pass
+    return []
+
+
 def load_average() -> float | None:
     """The 1-minute load average (how busy the machine was around the run), or None where unknown."""
     try:
@@ -179,6 +267,7 @@ def environment(device: torch.device, other_load: OtherLoad | None = None) -> di
         "cpu_matmul_gflops": matmul_gflops(),
         "device": str(device),
         "device_name": device_name(device),
+        "cpu_flags": " ".join(cpu_flags()),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -204,8 +293,8 @@ def print_table(title: str, rows: dict) -> None:
         print(f"  {name.ljust(width)}  {_format(value)}")
 
 
-def emit(title: str, result: dict) -> None:
-    """The table, then the JSON line (always the last line of the output)."""
-    print_table(title, result)
+def emit(title: str, result: dict, hide: tuple[str, ...] = ()) -> None:
+    """The table (without the fields in `hide`), then the JSON line (always the last line of the output)."""
+    print_table(title, {name: value for name, value in result.items() if name not in hide})
     sys.stdout.flush()
     print(json.dumps(result, sort_keys=False), flush=True)

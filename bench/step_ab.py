@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     content = load_content(args.image, args.size).to(device)
     clip, vgg, target = build_models(args.clip, device)
-    base = dict(size=args.size, num_crops=args.crops, crop_size=args.crop_size, crop_batch=args.crop_batch)
-    variants = {value: Variant(StyleSettings(**base, **{args.option: value}), clip, vgg, target, content)
-                for value in (False, True)}
-    params = sample_patch_params(args.crops, content.shape[-2:], args.crop_size, DEFAULTS.distortion, 1,
+    sides = {value: report.settings_from(args, steps=DEFAULTS.steps, **{args.option: value}) for value in (False, True)}
+    variants = {value: Variant(settings, clip, vgg, target, content) for value, settings in sides.items()}
+    settings = variants[False].settings
+    params = sample_patch_params(settings.num_crops, content.shape[-2:], settings.crop_size, settings.distortion, 1,
                                  torch.Generator().manual_seed(0)).to(device)
     warm_up = {value: round(variant.step(params), 2) for value, variant in variants.items()}
     other_load = report.OtherLoad()
@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> dict:
         "on_s": times[True],
         "warm_up_s": {"off": warm_up[False], "on": warm_up[True]},
         "size": args.size,
-        "crops": args.crops,
-        "crop_batch": args.crop_batch,
+        "crops": settings.num_crops,
+        "crop_batch": settings.crop_batch,
         "clip": args.clip,
         **report.environment(device, other_load),
     }
@@ -84,14 +84,12 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.step_ab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=report.HelpFormatter, conflict_handler="resolve")
     parser.add_argument("option", choices=OPTIONS, help="the StyleSettings option to turn on for side B")
-    parser.add_argument("--size", type=int, default=512, help="processing size (default 512)")
-    parser.add_argument("--crops", type=int, default=64, help="crops per step (default 64)")
-    parser.add_argument("--crop-size", type=int, default=128, help="crop side (default 128)")
-    parser.add_argument("--crop-batch", type=int, default=DEFAULTS.crop_batch, help="crops per CLIP pass")
-    parser.add_argument("--rounds", type=int, default=3, help="timed steps of each side, alternating (default 3)")
-    parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture, random weights")
+    report.add_settings_arguments(parser)  # the settings both sides share; `option` is then off for A, on for B
+    parser.add_argument("--rounds", "--steps", dest="rounds", type=int, default=3,
+                        help="timed steps of each side, alternating (default 3)")
+    parser.add_argument("--clip", default=report.DEFAULT_CLIP, help="open_clip architecture, random weights")
     report.add_common_arguments(parser, "content image")
     run(parser.parse_args(argv))
 

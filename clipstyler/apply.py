@@ -1,15 +1,19 @@
-"""Fast style apply: one StyleNet forward pass per image, in chunks that fit memory."""
+"""Fast style apply: one StyleNet forward pass per image, in chunks that fit memory.
+
+Works for every kind of trained net: the per-image U-Net (StyleNet) and the fast mode's AdaIN encoder-decoder
+(adain.FastStyleNet), whose unbounded output is clamped to [0, 1] here.
+"""
 
 from __future__ import annotations
 
 import logging
 
 import torch
+from torch import nn
 
 from .device import resolve_device
 from .image import as_image_batch, pad_for_stylenet, processing_size, resize
 from .precision import autocast, resolve_precision
-from .stylenet import StyleNet
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
 
 
-def _forward(net: StyleNet, images: torch.Tensor, size: int, precision: str, device: torch.device) -> torch.Tensor:
+def _forward(net: nn.Module, images: torch.Tensor, size: int, precision: str, device: torch.device) -> torch.Tensor:
     height, width = images.shape[-2:]
     x = images.to(device, non_blocking=True).float()
     if size > 0:
@@ -38,13 +42,13 @@ def _forward(net: StyleNet, images: torch.Tensor, size: int, precision: str, dev
     # Padded to what StyleNet needs (multiples of 8, at least 16 px), cropped back below.
     x, (pass_h, pass_w) = pad_for_stylenet(x)
     with autocast(precision, device):
-        y = net(x).float()[..., :pass_h, :pass_w]
+        y = net(x).float()[..., :pass_h, :pass_w].clamp(0, 1)
     return resize(y, (height, width))
 
 
 @torch.no_grad()
 def apply_stylenet(
-    net: StyleNet,
+    net: nn.Module,
     images: torch.Tensor,
     device: torch.device | str = "cpu",
     chunk_size: int = 0,
@@ -52,7 +56,7 @@ def apply_stylenet(
     precision: str = "fp32",
     on_chunk=None,
 ) -> torch.Tensor:
-    """Stylize (B, 3, H, W) images in [0, 1] with a trained StyleNet; returns (B, 3, H, W) on the CPU.
+    """Stylize (B, 3, H, W) images in [0, 1] with a trained StyleNet (either kind); returns (B, 3, H, W) on the CPU.
 
     Args:
         size: 0 runs at each image's own resolution; otherwise the long side is resized to size for the pass and

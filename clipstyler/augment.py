@@ -61,7 +61,7 @@ def start_points(size: int) -> torch.Tensor:
     return torch.tensor([[0.0, 0.0], [last, 0.0], [last, last], [0.0, last]])
 
 
-def _perspective_corners(n: int, size: int, distortion: float, generator: torch.Generator) -> torch.Tensor:
+def perspective_corners(n: int, size: int, distortion: float, generator: torch.Generator) -> torch.Tensor:
     """End points of the four corners as torchvision's RandomPerspective.get_params draws them: (N, 4, 2) as (x, y)."""
     half = size // 2
     reach = int(distortion * half) + 1
@@ -107,7 +107,7 @@ def sample_patch_params(
     image_index = torch.arange(n) % num_images
     top = torch.randint(0, height - crop_size + 1, (n,), generator=generator)
     left = torch.randint(0, width - crop_size + 1, (n,), generator=generator)
-    end = _perspective_corners(n, crop_size, distortion, generator)
+    end = perspective_corners(n, crop_size, distortion, generator)
     coeffs = perspective_coefficients(start_points(crop_size).expand(n, 4, 2), end)
     return PatchParams(image_index, top, left, end, coeffs, crop_size)
 

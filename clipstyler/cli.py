@@ -1,4 +1,5 @@
-"""Command line: `python -m clipstyler stylize IN.png "oil painting" -o OUT.png`, and `apply` for saved styles.
+"""Command line: `python -m clipstyler stylize IN.png "oil painting" -o OUT.png`, `apply` for saved styles, and the
+fast mode: `train-fast` (AdaIN's decoder fine-tuned on many images), `interpolate` and `convert`.
 
 Only argparse and the settings are imported up front; torch, open_clip and the models load when a command runs, so
 `--help` answers at once. The optimisation flags are built from StyleSettings' fields (help, default, choices).
@@ -15,6 +16,7 @@ import sys
 from dataclasses import fields
 
 from .errors import CLIPstylerError, SettingError, WeightsUnavailable
+from .fast_settings import FastSettings
 from .settings import StyleSettings
 
 log = logging.getLogger("clipstyler")
@@ -29,13 +31,15 @@ def default_cache() -> str:
     return os.environ.get("CLIPSTYLER_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "clipstyler")
 
 
-def setting_flag(name: str) -> str:
-    """The command-line flag of a StyleSettings field (e.g. num_crops -> --crops)."""
-    spec = next(f for f in fields(StyleSettings) if f.name == name)
+def setting_flag(name: str, settings_class=StyleSettings) -> str:
+    """The command-line flag of a settings field (e.g. num_crops -> --crops)."""
+    spec = next(f for f in fields(settings_class) if f.name == name)
     return spec.metadata["flag"] or "--" + name.replace("_", "-")
 
 
 FLAGS = {spec.name: setting_flag(spec.name) for spec in fields(StyleSettings)}
+FAST_FLAGS = {spec.name: setting_flag(spec.name, FastSettings) for spec in fields(FastSettings)}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 # --- arguments -----------------------------------------------------------------------------------------------------
@@ -50,9 +54,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_settings_arguments(parser: argparse.ArgumentParser, settings_class=StyleSettings, flags=None) -> None:
+    flags = flags or FLAGS
     group = parser.add_argument_group("optimisation settings (defaults are the paper's unless the help says not)")
-    for spec in fields(StyleSettings):
+    for spec in fields(settings_class):
         meta, kind = spec.metadata, type(spec.default)
         options = {"dest": spec.name, "default": spec.default, "help": meta["help"].replace("%", "%%")}  # argparse
         if kind is bool:
@@ -60,12 +65,20 @@ def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             options["type"] = kind
             options["choices"] = meta["choices"]
-            options["metavar"] = None if meta["choices"] else FLAGS[spec.name][2:].upper().replace("-", "_")
-        group.add_argument(FLAGS[spec.name], **options)
+            options["metavar"] = None if meta["choices"] else flags[spec.name][2:].upper().replace("-", "_")
+        group.add_argument(flags[spec.name], **options)
 
 
 def _add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or mps; auto: a GPU if there is one")
+
+
+def _add_clip_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip ARCH/TAG to download (into the cache), or a "
+                   "full CLIP checkpoint file, e.g. OpenAI's ViT-B-32.pt")
+    p.add_argument("--clip-arch", default="auto", help="architecture of a --clip file: auto (OpenAI-style files) or "
+                   "an open_clip model name")
+    p.add_argument("--cache-dir", default=default_cache(), help="where downloaded weights go (also $CLIPSTYLER_CACHE)")
 
 
 def _add_stylize(commands) -> None:
@@ -83,13 +96,9 @@ def _add_stylize(commands) -> None:
                    "size) or pil (the reference's: PIL's bicubic on the 8-bit image; the result stays at the "
                    "processing size, as the reference's does)")
     _add_device_argument(p)
-    p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip ARCH/TAG to download (into the cache), or a "
-                   "full CLIP checkpoint file, e.g. OpenAI's ViT-B-32.pt")
-    p.add_argument("--clip-arch", default="auto", help="architecture of a --clip file: auto (OpenAI-style files) or "
-                   "an open_clip model name")
+    _add_clip_arguments(p)
     p.add_argument("--vgg", metavar="FILE", help="VGG-19 weights file (default: torchvision's vgg19-dcbb9e9d.pth "
                    "in the cache, downloaded there if missing)")
-    p.add_argument("--cache-dir", default=default_cache(), help="where downloaded weights go (also $CLIPSTYLER_CACHE)")
     p.add_argument("--random-weights", action="store_true", help="random CLIP and VGG (testing only: no style)")
     _add_settings_arguments(p)
 
@@ -97,11 +106,15 @@ def _add_stylize(commands) -> None:
 def _add_apply(commands) -> None:
     p = commands.add_parser("apply", help="stylize images with a saved StyleNet, one forward pass each",
                             formatter_class=_HelpFormatter)
-    p.add_argument("stylenet", help=".safetensors written by stylize --save-stylenet or ComfyUI's Save StyleNet")
+    p.add_argument("stylenet", help=".safetensors written by stylize --save-stylenet, train-fast or ComfyUI's Save "
+                   "StyleNet, or one of the authors' released clip_decoder_*.pth.tar")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("-o", "--output-dir", required=True, help="folder for the results (not an input's folder); "
                    "each keeps its input's name")
     p.add_argument("--size", type=int, default=0, help="long side for the pass in px (0: each image's own size)")
+    p.add_argument("--encoder", metavar="FILE", help="for a released decoder: AdaIN's vgg_normalised.pth (default: "
+                   "in the cache's adain/ folder, downloaded there if missing)")
+    p.add_argument("--cache-dir", default=default_cache(), help="where downloaded weights go (also $CLIPSTYLER_CACHE)")
     _add_device_argument(p)
 
 
@@ -114,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_stylize(commands)
     _add_apply(commands)
+    from .cli_fast import add_fast_commands  # the fast mode's commands (the paper's section 4)
+
+    add_fast_commands(commands)
     return parser
 
 
@@ -155,8 +171,8 @@ def _load_vgg(args):
     return load_vgg19_from_folder(os.path.join(args.cache_dir, "vgg"))
 
 
-def _settings(args) -> StyleSettings:
-    return StyleSettings(**{spec.name: getattr(args, spec.name) for spec in fields(StyleSettings)})
+def _settings(args, settings_class=StyleSettings):
+    return settings_class(**{spec.name: getattr(args, spec.name) for spec in fields(settings_class)})
 
 
 def run_stylize(args) -> None:
@@ -252,15 +268,15 @@ def run_apply(args) -> None:
     from .apply import apply_stylenet
     from .image_io import load_image, save_image
     from .output_paths import check_output_folder
-    from .stylenet_file import load_style
-
     check_output_folder(args.output_dir, "-o")
     outputs = plan_outputs(args.images, args.output_dir)
     existing = sum(os.path.exists(path) for path in outputs)
     if existing:
         log.warning("%d file(s) in %s have the names of results and will be replaced", existing, args.output_dir)
     device = _device(args.device)
-    style = load_style(args.stylenet)
+    from .cli_fast import load_style_or_decoder
+
+    style = load_style_or_decoder(args, args.stylenet)
     log.info("applying %r (%s) to %d image(s) on %s", style.style_text, os.path.basename(args.stylenet),
              len(outputs), device)
     for source, target in tqdm(list(zip(args.images, outputs)), unit="image"):
@@ -271,14 +287,18 @@ def run_apply(args) -> None:
 # --- main ----------------------------------------------------------------------------------------------------------
 
 
-def explain(error: CLIPstylerError, cache_dir: str) -> str:
+def explain(error: CLIPstylerError, cache_dir: str, command: str = "stylize") -> str:
     """The message for the command line: flags instead of setting names, and where weights go when offline."""
     if isinstance(error, SettingError):
-        return error.describe(FLAGS)
+        return error.describe({**FLAGS, **FAST_FLAGS} if command == "train-fast" else FLAGS)
     if isinstance(error, WeightsUnavailable):
         if error.model == "clip":
             where = (f"then pass it with --clip /path/to/{error.file_name} (or copy the cache folder "
                      f"{os.path.join(cache_dir, 'open_clip')} from a machine where this command ran online)")
+        elif error.model == "adain":
+            flag = "--encoder" if error.file_name.startswith("vgg") else "--decoder"
+            where = (f"then put it in {os.path.join(cache_dir, 'adain')}/ (see --cache-dir) or pass it with "
+                     f"{flag} /path/to/{error.file_name}")
         else:
             where = (f"then put it in {os.path.join(cache_dir, 'vgg')}/ (see --cache-dir) or pass it with "
                      f"--vgg /path/to/{error.file_name}")
@@ -293,9 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     try:
-        {"stylize": run_stylize, "apply": run_apply}[args.command](args)
+        from . import cli_fast
+
+        commands = {"stylize": run_stylize, "apply": run_apply, "train-fast": cli_fast.run_train_fast,
+                    "interpolate": cli_fast.run_interpolate, "convert": cli_fast.run_convert}
+        commands[args.command](args)
     except CLIPstylerError as error:
-        print(f"error: {explain(error, getattr(args, 'cache_dir', default_cache()))}", file=sys.stderr)
+        print(f"error: {explain(error, getattr(args, 'cache_dir', default_cache()), args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: files already written are complete; nothing is half-written", file=sys.stderr)

@@ -82,8 +82,7 @@ class StyleSettings:
         self.validate()
 
     def validate(self) -> None:
-        for spec in fields(self):
-            _check(spec, getattr(self, spec.name))
+        validate_fields(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +92,12 @@ class StyleSettings:
         """Settings from a dict, ignoring keys this version does not know (files from newer versions still load)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def validate_fields(settings) -> None:
+    """Check every field of a settings dataclass declared with `setting(...)` against its type and range."""
+    for spec in fields(settings):
+        _check(spec, getattr(settings, spec.name))
 
 
 def _check(spec, value) -> None:

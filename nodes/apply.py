@@ -21,7 +21,8 @@ class FastStyleApply(io.ComfyNode):
             description="Stylizes every image of a batch (e.g. video frames) with a trained StyleNet: no "
             "optimisation, one forward pass each.",
             inputs=[
-                StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize or Load StyleNet."),
+                StyleNetType.Input("stylenet", tooltip="From StyleNet Optimize, Train Fast StyleNet, Interpolate "
+                                   "StyleNets or Load StyleNet (either kind of net)."),
                 io.Image.Input("image", tooltip="Image batch to stylize (any size, even a few pixels)."),
                 io.Int.Input("chunk_size", default=0, min=0, max=1024,
                              tooltip="Frames per forward pass; 0 picks it from the frame size (8 at 512 px, 2 at "

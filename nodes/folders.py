@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
+from ..clipstyler.adain import DECODER_FILENAME, ENCODER_FILENAME
 from ..clipstyler.clip.loading import list_pretrained
 from ..clipstyler.errors import CLIPstylerError
 from ..clipstyler.vgg import VGG19_FILENAME
 from .comfy import folder_paths
 
-STYLENETS = "clipstyler"  # models/clipstyler: saved StyleNets (.safetensors)
+STYLENETS = "clipstyler"  # models/clipstyler: saved styles (.safetensors) and the authors' decoders (.pth.tar)
 VGG = "vgg"  # models/vgg: torchvision's vgg19-dcbb9e9d.pth, downloaded there on first use
+ADAIN = "adain"  # models/adain: AdaIN's vgg_normalised.pth and decoder.pth (the fast mode), downloaded on first use
 OPEN_CLIP_CACHE = "open_clip"  # models/open_clip: where open_clip pretrained downloads go
 CLIP_FOLDERS = ("clip", "clip_vision")  # ComfyUI's CLIP folders, where users may put full CLIP checkpoints
 PRETRAINED_PREFIX = "pretrained: "
@@ -29,8 +31,9 @@ DEFAULT_CLIP = f"{PRETRAINED_PREFIX}ViT-B-32/openai"
 NO_STYLENETS = "(no style saved yet: run Save StyleNet)"
 
 _OWN_FOLDERS = {
-    STYLENETS: {".safetensors"},
+    STYLENETS: {".safetensors", ".pth", ".tar", ".pt"},  # .tar: ComfyUI matches only the last suffix of .pth.tar
     VGG: {".pth", ".safetensors"},
+    ADAIN: {".pth", ".safetensors"},
     OPEN_CLIP_CACHE: set(),
 }
 
@@ -78,6 +81,19 @@ def clip_file_path(filename: str) -> str:
 def vgg_choices() -> list[str]:
     """VGG weight files present, plus torchvision's file name (downloaded on first use when absent)."""
     return sorted(set(_files(VGG)) | {VGG19_FILENAME})
+
+
+def adain_choices(default: str) -> list[str]:
+    """AdaIN weight files present in models/adain, plus the released file name (downloaded on first use)."""
+    return sorted(set(_files(ADAIN)) | {default})
+
+
+def adain_encoder_choices() -> list[str]:
+    return adain_choices(ENCODER_FILENAME)
+
+
+def adain_decoder_choices() -> list[str]:
+    return adain_choices(DECODER_FILENAME)
 
 
 def stylenet_choices() -> list[str]:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import torch
 
+from ..clipstyler.adain import ENCODER_FILENAME, FastStyleNet
+from ..clipstyler.adain_weights import download_adain_file, load_fast_stylenet
 from ..clipstyler.clip.loading import load_clip_file, load_pretrained_clip
 from ..clipstyler.clip.model import StylerCLIP
 from ..clipstyler.errors import CLIPstylerError, WeightsUnavailable
@@ -29,6 +31,9 @@ def explain_missing_weights(error: WeightsUnavailable) -> CLIPstylerError:
     if error.model == "clip":
         folder = folders.first_folder(folders.CLIP_FOLDERS[0])
         then = "then choose it in Load CLIP (CLIPstyler)'s model list (press R in ComfyUI to refresh the lists)"
+    elif error.model == "adain":
+        folder = folders.first_folder(folders.ADAIN)
+        then = f"keeping the name {error.file_name}"
     else:
         folder = folders.first_folder(folders.VGG)
         then = f"keeping the name {error.file_name}"
@@ -66,6 +71,26 @@ def _vgg_path(filename: str) -> str:
         raise CLIPstylerError(f"VGG weights {filename!r} are not in {folders.first_folder(folders.VGG)}")
     with _weights_errors_for_comfyui():
         return download_vgg19(folders.first_folder(folders.VGG))
+
+
+def adain_path(filename: str, released_name: str) -> str:
+    """A file in models/adain; AdaIN's released files are downloaded there if they are missing."""
+    path = folder_paths.get_full_path(folders.ADAIN, filename)
+    if path is not None:
+        return path
+    if filename != released_name:
+        raise CLIPstylerError(f"AdaIN weights {filename!r} are not in {folders.first_folder(folders.ADAIN)}")
+    with _weights_errors_for_comfyui():
+        return download_adain_file(filename, folders.first_folder(folders.ADAIN))
+
+
+def adain_encoder_path(filename: str = ENCODER_FILENAME) -> str:
+    return adain_path(filename, ENCODER_FILENAME)
+
+
+def load_adain_start(encoder: str, decoder: str, released_decoder: str) -> FastStyleNet:
+    """The fast mode's start (AdaIN's encoder and decoder) from models/adain, on the CPU."""
+    return load_fast_stylenet(adain_encoder_path(encoder), adain_path(decoder, released_decoder))
 
 
 def load_vgg(filename: str) -> VGGContent:

@@ -1,15 +1,17 @@
-"""Node inputs built from StyleSettings' fields, so each setting's default, range, help and place (everyday or
-advanced) is declared once, in clipstyler/settings.py. Only what a widget needs beyond that lives here: the top of a
-slider for settings the library leaves unbounded, and the widget's step."""
+"""Node inputs built from StyleSettings' (and the fast mode's FastSettings') fields, so each setting's default, range,
+help and place (everyday or advanced) is declared once, in clipstyler/settings.py and clipstyler/fast_settings.py.
+Only what a widget needs beyond that lives here: the top of a slider for settings the library leaves unbounded, and
+the widget's step."""
 
 from __future__ import annotations
 
 from dataclasses import fields
 
+from ..clipstyler.fast_settings import FastSettings
 from ..clipstyler.settings import StyleSettings
 from .comfy import io
 
-_FIELDS = {spec.name: spec for spec in fields(StyleSettings)}
+_FIELDS = {cls: {spec.name: spec for spec in fields(cls)} for cls in (StyleSettings, FastSettings)}
 # name: (the widget's maximum where the library sets none, the widget's step)
 _WIDGETS = {
     "steps": (10000, 1),
@@ -29,6 +31,11 @@ _WIDGETS = {
     "crop_batch": (512, 1),
     "images_per_step": (64, 1),
     "ngf": (None, 1),
+    # FastSettings' own
+    "lr_decay": (1.0, 1e-5),
+    "batch_size": (64, 1),
+    "num_views": (256, 1),
+    "view_batch": (256, 1),
 }
 
 
@@ -39,16 +46,16 @@ def advanced(widget):
     return widget
 
 
-def widget_range(name: str) -> tuple[float, float]:
+def widget_range(name: str, settings_class=StyleSettings) -> tuple[float, float]:
     """(minimum, maximum) of a setting's widget: the library's bounds, and the slider top where it has none."""
-    meta = _FIELDS[name].metadata
+    meta = _FIELDS[settings_class][name].metadata
     low = meta["low"] + _WIDGETS[name][1] if meta["strict_low"] else meta["low"]  # lr > 0: the widget starts a step up
     return low, meta["high"] if meta["high"] is not None else _WIDGETS[name][0]
 
 
-def setting_input(name: str, optional: bool = False, **extra) -> io.Input:
-    """The ComfyUI input of StyleSettings field `name`, with its default, range, help as tooltip, and advanced flag."""
-    spec = _FIELDS[name]
+def setting_input(name: str, optional: bool = False, settings_class=StyleSettings, **extra) -> io.Input:
+    """The ComfyUI input of a settings field `name`, with its default, range, help as tooltip, and advanced flag."""
+    spec = _FIELDS[settings_class][name]
     meta, default = spec.metadata, spec.default
     common = {"default": default, "tooltip": meta["help"], "optional": optional}
     if isinstance(default, bool):
@@ -56,7 +63,7 @@ def setting_input(name: str, optional: bool = False, **extra) -> io.Input:
     elif meta["choices"] is not None:
         widget = io.Combo.Input(name, options=list(meta["choices"]), **common, **extra)
     else:
-        low, high = widget_range(name)
+        low, high = widget_range(name, settings_class)
         kind = io.Int if isinstance(default, int) else io.Float
         options = {} if kind is io.Int else {"round": False}
         widget = kind.Input(name, min=low, max=high, step=_WIDGETS[name][1], **common, **options, **extra)

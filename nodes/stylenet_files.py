@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 
 from ..clipstyler.errors import CLIPstylerError
-from ..clipstyler.stylenet_file import load_style, save_style
+from ..clipstyler.stylenet_file import is_released_decoder, load_released_decoder, load_style, save_style
 from . import folders
 from .comfy import folder_paths, io
+from .models import adain_encoder_path
 from .types import CATEGORY, StyleNetType
 
 
@@ -47,11 +48,14 @@ class LoadStyleNet(io.ComfyNode):
             node_id="CLIPstylerLoadStyleNet",
             display_name="Load StyleNet (CLIPstyler)",
             category=CATEGORY,
-            description="Loads a StyleNet saved by Save StyleNet from models/clipstyler.",
+            description="Loads a StyleNet saved by Save StyleNet from models/clipstyler, of either kind, or one of "
+            "the authors' released fast-mode decoders (clip_decoder_*.pth.tar) put there.",
             inputs=[
                 io.Combo.Input("stylenet_name", options=folders.stylenet_choices(),
                                tooltip="A .safetensors in models/clipstyler, written by Save StyleNet or shared by "
-                               "someone else (press R to refresh the list after saving)."),
+                               "someone else, or an authors' clip_decoder_*.pth.tar (it uses AdaIN's "
+                               "vgg_normalised.pth from models/adain, downloaded on first use). Press R to refresh "
+                               "the list after saving."),
             ],
             outputs=[
                 StyleNetType.Output(display_name="stylenet", tooltip="The trained StyleNet."),
@@ -72,7 +76,8 @@ class LoadStyleNet(io.ComfyNode):
     def execute(cls, stylenet_name) -> io.NodeOutput:
         if stylenet_name == folders.NO_STYLENETS:
             raise CLIPstylerError(_no_style_yet())
-        style = load_style(folder_paths.get_full_path_or_raise(folders.STYLENETS, stylenet_name))
+        path = folder_paths.get_full_path_or_raise(folders.STYLENETS, stylenet_name)
+        style = load_released_decoder(path, adain_encoder_path()) if is_released_decoder(path) else load_style(path)
         return io.NodeOutput(style, style.style_text)
 
 

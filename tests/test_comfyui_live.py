@@ -24,14 +24,19 @@ import uuid
 
 import comfy_env
 import pytest
+import torch
 from PIL import Image
 from tests_support import REPO
+
+from clipstyler.adain import DECODER_FILENAME, ENCODER_FILENAME, build_decoder, full_normalised_vgg
 
 OUR_NODES = {"CLIPstylerLoadCLIP", "CLIPstylerTextStyleTarget", "CLIPstylerStyleNetOptimize",
              "CLIPstylerFastStyleApply", "CLIPstylerSaveStyleNet", "CLIPstylerLoadStyleNet"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # Small settings so a CPU run takes seconds; everything else comes from the workflow as saved.
 SMALL = {"steps": 4, "size": 64, "crop_size": 32, "num_crops": 4, "preview_every": 1}
+SMALL_FAST = {"steps": 4, "batch_size": 2, "crop_size": 32, "num_views": 2, "preview_every": 1}
+TRAINERS = ("CLIPstylerStyleNetOptimize", "CLIPstylerTrainFastStyleNet")
 WORKFLOWS = sorted(f for f in os.listdir(os.path.join(REPO, "example_workflows")) if f.endswith(".json"))
 
 
@@ -154,6 +159,10 @@ def server(tmp_path_factory, tiny_clip_file, vgg_file):
                                  ("vgg", vgg_file, "vgg19-dcbb9e9d.pth")):
         (base / "models" / folder).mkdir(parents=True)
         shutil.copy(source, base / "models" / folder / name)
+    (base / "models" / "adain").mkdir()
+    torch.manual_seed(0)  # AdaIN's two released files, random weights of the real layouts
+    torch.save(full_normalised_vgg().state_dict(), base / "models" / "adain" / ENCODER_FILENAME)
+    torch.save(build_decoder().state_dict(), base / "models" / "adain" / DECODER_FILENAME)
     (base / "input").mkdir()
     Image.new("RGB", (96, 64), (30, 120, 200)).save(base / "input" / "example.png")
     server = Server(str(base), _free_port(), str(base / "comfyui.log"))
@@ -195,6 +204,7 @@ def to_api_prompt(workflow: dict, object_info: dict, overrides: dict) -> dict:
 OVERRIDES = {
     "CLIPstylerLoadCLIP": {"model": "tiny_clip.safetensors"},
     "CLIPstylerStyleNetOptimize": SMALL,
+    "CLIPstylerTrainFastStyleNet": SMALL_FAST,
     "CLIPstylerFastStyleApply": {"size": 64},
     "RepeatImageBatch": {"amount": 3},
 }
@@ -280,9 +290,11 @@ def test_each_example_workflow_runs_with_its_own_progress_and_previews(server, w
     assert entry["status"]["status_str"] == "success", entry["status"]
     images = [image for output in entry["outputs"].values() for image in output.get("images", [])]
     assert images, "the workflow saved no image"
-    optimize = node_of(prompt, "CLIPstylerStyleNetOptimize")
-    progress = server.listener.progress(prompt_id, optimize)  # this prompt's node, by its hidden unique_id
-    assert progress[-1] == (4, 4) and [value for value, _ in progress] == sorted(value for value, _ in progress)
+    trainers = [node_id for node_id, node in prompt.items() if node["class_type"] in TRAINERS]
+    assert trainers
+    for trainer in trainers:
+        progress = server.listener.progress(prompt_id, trainer)  # this prompt's node, by its hidden unique_id
+        assert progress[-1] == (4, 4) and [value for value, _ in progress] == sorted(value for value, _ in progress)
     assert server.listener.previews > previews_before  # live previews reached the front end's socket
 
 

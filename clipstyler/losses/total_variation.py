@@ -28,3 +28,23 @@ def total_variation_loss(image: torch.Tensor) -> torch.Tensor:
     )
     per_image = sum(d.flatten(1).norm(dim=1) for d in differences)
     return per_image.mean()
+
+
+def batch_total_variation_loss(images: torch.Tensor) -> torch.Tensor:
+    """The same four norms, each taken over the whole batch at once, as the authors' fast training computes them
+    (train_fast.py's get_image_prior_losses on a batch): sqrt of the sum over images, not a mean per image.
+
+    Args:
+        images: (B, C, H, W).
+
+    Returns:
+        Scalar; equal to total_variation_loss for B = 1.
+    """
+    x = at_least_float32(images)
+    differences = (
+        x[:, :, :, :-1] - x[:, :, :, 1:],
+        x[:, :, :-1, :] - x[:, :, 1:, :],
+        x[:, :, 1:, :-1] - x[:, :, :-1, 1:],
+        x[:, :, :-1, :-1] - x[:, :, 1:, 1:],
+    )
+    return sum(d.norm() for d in differences)

@@ -249,3 +249,68 @@ def test_resize_flag_is_in_the_help_with_its_default():
     formatter = stylize._get_formatter()
     formatter.add_argument(action)
     assert "(default: torch)" in " ".join(formatter.format_help().split())
+
+
+@pytest.fixture
+def adain_dir(tmp_path):
+    from clipstyler.adain import build_decoder, full_normalised_vgg
+
+    folder = tmp_path / "cache" / "adain"
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(full_normalised_vgg().state_dict(), folder / "vgg_normalised.pth")
+    torch.save(build_decoder().state_dict(), folder / "decoder.pth")
+    return folder
+
+
+FAST_TRAIN = ["--steps", "1", "--batch", "2", "--crop-size", "32", "--views", "2", "--device", "cpu"]
+
+
+def test_train_fast_from_a_folder_then_apply_interpolate_convert(tmp_path, adain_dir, tiny_clip_file):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for number in range(3):
+        Image.new("RGB", (48, 40), (40 * number, 100, 200)).save(frames / f"f{number}.png")
+    cache = ["--cache-dir", str(adain_dir.parent), "--clip", tiny_clip_file]
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    assert main(["train-fast", str(frames), "stone wall", "-o", str(a), *cache, *FAST_TRAIN]) == 0
+    assert main(["train-fast", str(frames), "desert sand", "-o", str(b), *cache, *FAST_TRAIN, "--seed", "1"]) == 0
+    assert load_style(str(a)).kind == "adain" and load_style(str(a)).settings["batch_size"] == 2
+    out = tmp_path / "out"
+    assert main(["apply", str(a), str(frames / "f0.png"), "-o", str(out), "--device", "cpu"]) == 0
+    assert Image.open(out / "f0.png").size == (48, 40)
+    anim = tmp_path / "anim"
+    assert main(["interpolate", str(a), str(b), str(frames / "f1.png"), "-o", str(anim), "--weights", "0,0.5,1",
+                 "--device", "cpu"]) == 0
+    assert sorted(p.name for p in anim.iterdir()) == ["f1_w0.00.png", "f1_w0.50.png", "f1_w1.00.png"]
+    released = tmp_path / "clip_decoder_stone_wall.pth.tar"
+    torch.save({k.removeprefix("decoder."): v for k, v in load_style(str(a)).stylenet.state_dict().items()
+                if k.startswith("decoder.")}, released)
+    converted = tmp_path / "converted.safetensors"
+    assert main(["convert", str(released), "-o", str(converted), "--cache-dir", str(adain_dir.parent)]) == 0
+    assert load_style(str(converted)).style_text == "stone wall"
+    again = tmp_path / "again"
+    assert main(["apply", str(released), str(frames / "f0.png"), "-o", str(again), "--device", "cpu",
+                 "--cache-dir", str(adain_dir.parent)]) == 0
+    assert np.array_equal(np.asarray(Image.open(again / "f0.png")), np.asarray(Image.open(out / "f0.png")))
+
+
+def test_train_fast_errors_name_its_flags(tmp_path, adain_dir, tiny_clip_file, capsys):
+    small = tmp_path / "small.png"
+    Image.new("RGB", (20, 20)).save(small)
+    code = main(["train-fast", str(small), "fire", "-o", str(tmp_path / "s.safetensors"), "--cache-dir",
+                 str(adain_dir.parent), *FAST_TRAIN])
+    assert code == 2 and "--crop-size" in error_of(capsys)
+    assert main(["train-fast", str(tmp_path / "nothing"), "fire", "-o", str(tmp_path / "s.safetensors")]) == 2
+    assert "no such file or folder" in error_of(capsys)
+
+
+def test_offline_adain_explains_where_the_files_go(tmp_path, photo, tiny_clip_file, capsys, monkeypatch):
+    from clipstyler import adain_weights
+
+    monkeypatch.setattr(adain_weights, "unreachable_reason", lambda url: "cannot resolve github.com")
+    code = main(["train-fast", str(photo), "fire", "-o", str(tmp_path / "s.safetensors"), "--clip", tiny_clip_file,
+                 "--cache-dir", str(tmp_path / "c"), *FAST_TRAIN])
+    err = error_of(capsys)
+    assert code == 2 and "vgg_normalised.pth" in err and "--encoder" in err and str(tmp_path / "c" / "adain") in err
+    assert not (tmp_path / "c" / "adain").exists()

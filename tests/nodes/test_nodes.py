@@ -93,7 +93,8 @@ def input_spec(node_id, name):
 def test_the_real_schema_api_is_used():
     assert issubclass(N["CLIPstylerStyleNetOptimize"], io.ComfyNode)
     assert set(N) == {"CLIPstylerLoadCLIP", "CLIPstylerTextStyleTarget", "CLIPstylerStyleNetOptimize",
-                      "CLIPstylerFastStyleApply", "CLIPstylerSaveStyleNet", "CLIPstylerLoadStyleNet"}
+                      "CLIPstylerTrainFastStyleNet", "CLIPstylerFastStyleApply", "CLIPstylerInterpolateStyleNets",
+                      "CLIPstylerSaveStyleNet", "CLIPstylerLoadStyleNet"}
 
 
 def test_schemas_prefixed_categorised_and_every_input_has_a_tooltip(models_dir):
