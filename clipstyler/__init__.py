@@ -36,6 +36,14 @@ _EXPORTS = {
     "load_vgg19_from_folder": "vgg",
     "apply_stylenet": "apply",
     "load_image": "image_io",
+    "FastSettings": "fast_settings",
+    "FastStyleNet": "adain",
+    "train_fast_stylenet": "fast_train",
+    "load_adain_start": "adain_weights",
+    "load_fast_stylenet": "adain_weights",
+    "load_released_decoder": "stylenet_file",
+    "blend_styles": "interpolate",
+    "interpolation_frames": "interpolate",
     "save_image": "image_io",
 }
 
