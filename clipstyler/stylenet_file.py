@@ -16,6 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from . import stylenet as stylenet_module
 from .adain import FastStyleNet
 from .atomic_write import atomic_write
 from .errors import CLIPstylerError
@@ -47,7 +48,7 @@ class TrainedStyle:
 
     def metadata(self) -> dict[str, str]:
         """safetensors metadata: str -> str only."""
-        if not isinstance(self.stylenet, (StyleNet, FastStyleNet)):
+        if not isinstance(self.stylenet, (stylenet_module.StyleNet, FastStyleNet)):
             raise CLIPstylerError(f"a {type(self.stylenet).__name__} cannot be saved as a StyleNet file (only a "
                                   "U-Net StyleNet or a fast-mode AdaIN net can; a blend of two unrelated nets "
                                   "cannot: save each of them instead)")
