@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from .adain import DECODER_FILENAME, ENCODER_FILENAME, RELEASE_URL, FastStyleNet, build_decoder, build_encoder
-from .downloads import one_line, unreachable_reason
+from .downloads import first_missing_folder, one_line, unreachable_reason
 from .errors import CLIPstylerError, WeightsUnavailable
 
 ADAIN_FOLDER = "adain"  # under the cache folder (CLI) or ComfyUI's models folder
@@ -88,11 +88,6 @@ def load_fast_stylenet(encoder_path: str, decoder_path: str) -> FastStyleNet:
     return net
 
 
-def _first_missing_folder(folder: str) -> str | None:
-    missing, folder = None, os.path.abspath(folder)
-    while not os.path.exists(folder):
-        missing, folder = folder, os.path.dirname(folder)
-    return missing
 
 
 def download_adain_file(filename: str, folder: str) -> str:
@@ -102,7 +97,7 @@ def download_adain_file(filename: str, folder: str) -> str:
     folder this call created is then removed again.
     """
     url = RELEASE_URL + filename
-    created = _first_missing_folder(folder)
+    created = first_missing_folder(folder)
     reason = unreachable_reason(url)
     target = os.path.join(folder, filename)
     try:

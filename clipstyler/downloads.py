@@ -30,3 +30,13 @@ def one_line(error: BaseException) -> str:
     """An exception as one short line, for messages that must not end in a traceback."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+
+
+def first_missing_folder(folder: str) -> str | None:
+    """The outermost folder of folder's path that does not exist yet (None if folder exists): what a failed
+    download must remove again so that it leaves nothing behind."""
+    missing = None
+    folder = os.path.abspath(folder)
+    while not os.path.exists(folder):
+        missing, folder = folder, os.path.dirname(folder)
+    return missing

@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
-from .downloads import one_line, unreachable_reason
+from .downloads import first_missing_folder, one_line, unreachable_reason
 from .errors import CLIPstylerError, WeightsUnavailable
 
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights, as the authors' code uses
@@ -51,13 +51,6 @@ class VGGContent(nn.Module):
         return outputs
 
 
-def _first_missing_folder(folder: str) -> str | None:
-    """The outermost folder of folder's path that does not exist yet (None if folder exists)."""
-    missing = None
-    folder = os.path.abspath(folder)
-    while not os.path.exists(folder):
-        missing, folder = folder, os.path.dirname(folder)
-    return missing
 
 
 def download_vgg19(folder: str) -> str:
@@ -67,7 +60,7 @@ def download_vgg19(folder: str) -> str:
     failed first run leaves nothing behind.
     """
     url = VGG19_Weights.IMAGENET1K_V1.url
-    created = _first_missing_folder(folder)
+    created = first_missing_folder(folder)
     reason = unreachable_reason(url)
     try:
         if reason is not None:

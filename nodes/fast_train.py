@@ -18,6 +18,7 @@ from . import folders
 from .comfy import io
 from .device import LOW_VRAM_CLIP_BATCH, is_low_vram, on_compute_device
 from .models import load_adain_start
+from .optimize import _node_id
 from .progress import OptimizeProgress
 from .setting_inputs import advanced, setting_input
 from .types import CATEGORY, ClipType, StyleNetType, TargetType
@@ -96,7 +97,3 @@ def _with_low_vram_limits(settings: FastSettings) -> FastSettings:
     log.info("CLIPstyler: low VRAM mode, %d views per CLIP pass", views)
     return dataclasses.replace(settings, view_batch=views)
 
-
-def _node_id(cls) -> str | None:
-    hidden = getattr(cls, "hidden", None)
-    return getattr(hidden, "unique_id", None) if hidden is not None else None
