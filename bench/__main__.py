@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from . import apply, flops, optimize, pairs, profile, reference, report
+from . import apply, fast, flops, gpu, optimize, pairs, precision_ab, profile, reference, report, temporal
 
 BENCHMARKS = {
     "optimize": (optimize, "time the per-image optimisation loop (train_stylenet)"),
     "apply": (apply, "time the fast style apply (apply_stylenet) on a batch of frames"),
+    "fast": (fast, "time the fast mode's training (train_fast_stylenet), seconds per iteration"),
     "reference": (reference, "time a cost model of the authors' loop, for comparison"),
     "pairs": (pairs, "ours against the reference cost model in alternating pairs of runs; medians and ratios"),
+    "precision": (precision_ab, "the same run in fp32 and bf16 (or fp16): losses and image difference"),
     "profile": (profile, "torch.profiler table of one optimisation step"),
+    "gpu": (gpu, "every GPU figure in one command (200 steps at 512², apply frames/s, fast training, tests)"),
     "flops": (flops, "FLOPs of one step, ours vs the reference, and the floor they set on the time per step"),
+    "temporal": (temporal, "flicker: warping error of per-frame, shared and fast stylization, without and with "
+                 "the temporal term, with their losses and step times"),
 }
 
 

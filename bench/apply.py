@@ -2,6 +2,7 @@
 
 A randomly initialised StyleNet (the cost is the architecture's) stylizes `frames` copies of the bundled image at
 `size` x `size`-ish (the image's aspect ratio kept), at each frame's own resolution, in chunks of --chunk-size.
+--kind picks the net: the per-image mode's U-Net (unet) or the fast mode's AdaIN encoder-decoder (adain).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 
 import torch
 
+from clipstyler.adain import FastStyleNet
 from clipstyler.apply import apply_stylenet, auto_chunk_size
 from clipstyler.precision import resolve_precision
 from clipstyler.stylenet import build_stylenet
@@ -19,6 +21,8 @@ from .optimize import load_content
 
 # Above this much frame data (inputs + outputs) on the CPU, print a note that the run may be slow.
 LARGE_RUN_MB = 4096
+# Random weights: the cost is the architecture's.
+KINDS = {"unet": lambda: build_stylenet(seed=0), "adain": lambda: FastStyleNet().eval()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=64, help="frames in the batch (default 64)")
     parser.add_argument("--chunk-size", type=int, default=0,
                         help="frames per StyleNet pass; 0 (default): apply_stylenet's auto (8 at 512 px, 1 at 2048)")
+    parser.add_argument("--kind", choices=sorted(KINDS), default="unet",
+                        help="unet: the per-image mode's StyleNet; adain: the fast mode's encoder-decoder")
     parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up passes of one chunk (default 1)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs over all frames; the best counts")
     report.add_common_arguments(parser, "frame image", precision="auto")
@@ -53,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
         print(f"note: {args.frames} frames of {tuple(frames.shape[-2:])} hold {frame_data_mb(frames):.0f} MiB "
               "in and out; on a CPU this is slow, lower --frames for a quicker figure", flush=True)
     chunk = args.chunk_size or auto_chunk_size(*frames.shape[-2:])
-    net = build_stylenet(seed=0)
+    net = KINDS[args.kind]()
     precision = resolve_precision(args.precision, device)
     for _ in range(args.warmup):
         apply_stylenet(net, frames[:chunk], device, chunk_size=chunk, precision=precision)
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> dict:
         "frame_hw": list(frames.shape[-2:]),
         "frames": args.frames,
         "chunk_size": chunk,
+        "kind": args.kind,
         "precision": precision,
         **report.environment(device, other_load),
     }

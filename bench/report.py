@@ -20,6 +20,7 @@ from dataclasses import fields
 import torch
 
 from clipstyler.cli import FLAGS, _add_settings_arguments
+from clipstyler.precision import cpu_flags as all_cpu_flags
 from clipstyler.settings import PRECISIONS, StyleSettings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -241,15 +242,7 @@ def _cpu_model() -> str:
 
 def cpu_flags() -> list[str]:
     """The CPU's vector and matrix extensions that decide fp32/bf16/fp16 speed (AVX2, AVX-512 ..., AMX ...)."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    flags = line.split(":", 1)[1].split()
-                    return sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
-    except OSError:
-        pass
-    return []
+    return sorted(f for f in all_cpu_flags() if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
 
 
 def load_average() -> float | None:

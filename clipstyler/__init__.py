@@ -45,6 +45,9 @@ _EXPORTS = {
     "blend_styles": "interpolate",
     "interpolation_frames": "interpolate",
     "save_image": "image_io",
+    "LossHistory": "loss_history",
+    "draw_loss_curves": "loss_plot",
+    "save_loss_plot": "loss_plot",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,6 +13,7 @@ from torch import nn
 
 from .device import resolve_device
 from .image import as_image_batch, pad_for_stylenet, processing_size, resize
+from .mask import NO_ALPHA_HINT, FrameMasks, composite
 from .precision import autocast, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ def apply_stylenet(
     size: int = 0,
     precision: str = "fp32",
     on_chunk=None,
+    mask: torch.Tensor | None = None,
+    feather: int = 0,
 ) -> torch.Tensor:
     """Stylize (B, 3, H, W) images in [0, 1] with a trained StyleNet (either kind); returns (B, 3, H, W) on the CPU.
 
@@ -65,9 +68,19 @@ def apply_stylenet(
         chunk_size: images per forward pass (0: auto, from the frame size); halved and retried when the device
             runs out of memory.
         on_chunk: called with (done, total) after each chunk (for progress and cancel).
+        mask, feather: stylize only where the mask is (clipstyler/mask.py: (B, H, W) or (H, W) in [0, 1], 1 =
+            stylize, fitted as ComfyUI's composite fits one, frame i getting mask i % B, its edge softened over
+            `feather` px inside it); each frame is composited over itself, so outside the mask it is unchanged. An
+            all-zero mask returns the frames as they are, with a warning, without running the net.
     """
     device = resolve_device(device)
     images = as_image_batch(images)
+    masks = None if mask is None else FrameMasks(mask, images.shape[0], *images.shape[-2:], feather)
+    if masks is not None and masks.all_zero():
+        log.warning("the mask is zero everywhere: the frames are passed through unchanged. %s", NO_ALPHA_HINT)
+        if on_chunk is not None:
+            on_chunk(images.shape[0], images.shape[0])
+        return images.detach().cpu().clone()
     precision = resolve_precision(precision, device)
     net = net.to(device).eval()
     pass_hw = processing_size(*images.shape[-2:], size) if size > 0 else images.shape[-2:]
@@ -75,7 +88,11 @@ def apply_stylenet(
     outputs, start = [], 0
     while start < images.shape[0]:
         try:
-            outputs.append(_forward(net, images[start:start + chunk], size, precision, device).cpu())
+            stylized = _forward(net, images[start:start + chunk], size, precision, device).cpu()
+            if masks is not None:  # over the frames as given, at their own size
+                stop = start + stylized.shape[0]
+                stylized = composite(stylized, images[start:stop].cpu(), masks.frames(start, stop))
+            outputs.append(stylized)
         except RuntimeError as error:  # torch.OutOfMemoryError is one too
             if chunk == 1 or not _is_out_of_memory(error):
                 raise

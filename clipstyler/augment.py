@@ -11,11 +11,15 @@ torchvision blends its fill. tests/clipstyler/test_warp_reference.py replays tor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from .errors import CLIPstylerError
+
+if TYPE_CHECKING:
+    from .mask import PatchPositions
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,12 @@ def sample_patch_params(
     distortion: float = 0.5,
     num_images: int = 1,
     generator: torch.Generator | None = None,
+    positions: PatchPositions | None = None,
 ) -> PatchParams:
-    """Draw N crops of crop_size and their perspective warps, spread evenly over num_images images (CPU tensors)."""
+    """Draw N crops of crop_size and their perspective warps, spread evenly over num_images images (CPU tensors).
+
+    positions: where a mask allows crops in each of the num_images images (mask.patch_positions); None: anywhere.
+    """
     height, width = image_hw
     if crop_size > min(height, width):
         raise CLIPstylerError(
@@ -105,8 +113,11 @@ def sample_patch_params(
             "lower crop_size or raise size"
         )
     image_index = torch.arange(n) % num_images
-    top = torch.randint(0, height - crop_size + 1, (n,), generator=generator)
-    left = torch.randint(0, width - crop_size + 1, (n,), generator=generator)
+    if positions is None:
+        top = torch.randint(0, height - crop_size + 1, (n,), generator=generator)
+        left = torch.randint(0, width - crop_size + 1, (n,), generator=generator)
+    else:
+        top, left = positions.draw(image_index, generator)
     end = perspective_corners(n, crop_size, distortion, generator)
     coeffs = perspective_coefficients(start_points(crop_size).expand(n, 4, 2), end)
     return PatchParams(image_index, top, left, end, coeffs, crop_size)

@@ -73,6 +73,11 @@ def _add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or mps; auto: a GPU if there is one")
 
 
+def _add_plot_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plot", metavar="FILE.png", help="also write the loss curves (the total and each term, "
+                        "per step, log scale) as a PNG image after the run")
+
+
 def _add_clip_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip ARCH/TAG to download (into the cache), or a "
                    "full CLIP checkpoint file, e.g. OpenAI's ViT-B-32.pt")
@@ -90,6 +95,8 @@ def _add_stylize(commands) -> None:
     p.add_argument("--source-text", default="a Photo", help="what the input looks like now")
     p.add_argument("--save-stylenet", metavar="FILE.safetensors", help="also write the trained StyleNet, to reuse "
                    "with `apply` or ComfyUI's Load StyleNet")
+    _add_plot_argument(p)
+    _add_mask_arguments(p)
     p.add_argument("--paper-display", action="store_true", help="the paper's contrast 1.5 + stretch on the output")
     p.add_argument("--resize", choices=RESIZE_METHODS, default="torch", help="how the image is brought to the "
                    "processing size: torch (float, antialiased bicubic; the result is resized back to the input's "
@@ -101,6 +108,22 @@ def _add_stylize(commands) -> None:
                    "in the cache, downloaded there if missing)")
     p.add_argument("--random-weights", action="store_true", help="random CLIP and VGG (testing only: no style)")
     _add_settings_arguments(p)
+
+
+def _add_mask_arguments(p) -> None:
+    p.add_argument("--mask", metavar="FILE", help="stylize only where this image is white (a greyscale mask, resized "
+                   "to the image): outside it the result is the input, bit for bit")
+    p.add_argument("--invert-mask", action="store_true", help="stylize where --mask is black instead")
+    p.add_argument("--feather", type=int, default=0, help="soften the mask's edge over this many px, inside it")
+
+
+def _mask(args):
+    """--mask as a (1, H, W) tensor, or None."""
+    if not args.mask:
+        return None
+    from .mask import load_mask
+
+    return load_mask(args.mask, args.invert_mask)
 
 
 def _add_apply(commands) -> None:
@@ -115,6 +138,7 @@ def _add_apply(commands) -> None:
     p.add_argument("--encoder", metavar="FILE", help="for a released decoder: AdaIN's vgg_normalised.pth (default: "
                    "in the cache's adain/ folder, downloaded there if missing)")
     p.add_argument("--cache-dir", default=default_cache(), help="where downloaded weights go (also $CLIPSTYLER_CACHE)")
+    _add_mask_arguments(p)
     _add_device_argument(p)
 
 
@@ -184,7 +208,9 @@ def run_stylize(args) -> None:
     check_image_output(args.output)  # before the long work: a typo must not cost the result
     if args.save_stylenet:
         check_style_output(args.save_stylenet)
+    history = _loss_history(args)
     image = load_image(args.image)
+    _mask(args)  # a missing or unreadable --mask fails now, before the models load
     work_size = check_processing_size(*image.shape[-2:], settings.size, settings.crop_size)
     if args.resize == "pil":  # already at the processing size, stylize does not resize it (nor its result) again
         image = load_image(args.image, work_size, method="pil")
@@ -194,11 +220,12 @@ def run_stylize(args) -> None:
     clip = _load_clip(args)
     log.info("loading VGG-19")
     vgg = _load_vgg(args)
-    result, target = _optimise(image, clip, vgg, settings, device, args)
-    _write_results(result, target, clip, settings, args)
+    result, target = _optimise(image, clip, vgg, settings, device, args, history)
+    _write_results(result, target, clip, settings, args, image)
+    write_loss_plot(history, args.plot, args.text)
 
 
-def _optimise(image, clip, vgg, settings, device, args):
+def _optimise(image, clip, vgg, settings, device, args, history=None):
     from tqdm import tqdm
 
     from .optimize import StepReport, stylize
@@ -210,24 +237,55 @@ def _optimise(image, clip, vgg, settings, device, args):
     with tqdm(total=settings.steps, desc=args.text[:40], unit="step") as bar:
         def on_step(report: StepReport) -> None:
             bar.update(1)
+            if history is not None:
+                history.record(report)  # kept on the device: no sync
             if report.step % 10 == 0 or report.step == report.steps:  # reading the loss syncs the device
                 bar.set_postfix(loss=f"{float(report.losses['total']):.1f}")
 
-        return stylize(image, clip, vgg, target, settings, device, callback=on_step), target
+        return stylize(image, clip, vgg, target, settings, device, callback=on_step, mask=_mask(args),
+                       feather=args.feather), target
 
 
-def _write_results(result, target, clip, settings, args) -> None:
+def _write_results(result, target, clip, settings, args, source=None) -> None:
     from .image_io import save_image
     from .postprocess import paper_display
     from .stylenet_file import TrainedStyle, save_style
 
-    save_image(paper_display(result.images) if args.paper_display else result.images, args.output)
+    images = paper_display(result.images) if args.paper_display else result.images
+    if args.paper_display and args.mask and source is not None:  # the look inside the mask only, as the style
+        from .mask import composite, prepare_mask
+
+        images = composite(images, source, prepare_mask(_mask(args), 1, *source.shape[-2:], args.feather))
+    save_image(images, args.output)
     log.info("wrote %s", args.output)
     if args.save_stylenet:
         style = TrainedStyle(result.stylenet, target.style_text, target.source_text, clip.name, settings.to_dict())
         save_style(style, args.save_stylenet)
         log.info("wrote %s (apply it with: python -m clipstyler apply %s IMAGES -o FOLDER)", args.save_stylenet,
                  args.save_stylenet)
+
+
+def _loss_history(args):
+    """A LossHistory to record the steps in when --plot is given (its path checked now, before the work), or None."""
+    if not args.plot:
+        return None
+    from .loss_history import LossHistory
+    from .loss_plot import check_plot_output
+
+    check_plot_output(args.plot)
+    return LossHistory()
+
+
+def write_loss_plot(history, path: str | None, text: str) -> None:
+    """Write --plot's PNG of the recorded losses and say what it shows (nothing without --plot)."""
+    if history is None or path is None:
+        return
+    from .loss_plot import save_loss_plot
+
+    save_loss_plot(history, path, title=f"losses: {text[:60]}")
+    steps = len(history.points)
+    log.info("wrote %s (loss curves of %s over %d step%s, log scale)", path, ", ".join(history.names()), steps,
+             "" if steps == 1 else "s")
 
 
 # --- apply ---------------------------------------------------------------------------------------------------------
@@ -279,8 +337,10 @@ def run_apply(args) -> None:
     style = load_style_or_decoder(args, args.stylenet)
     log.info("applying %r (%s) to %d image(s) on %s", style.style_text, os.path.basename(args.stylenet),
              len(outputs), device)
+    mask = _mask(args)  # one mask for every image, resized to each
     for source, target in tqdm(list(zip(args.images, outputs)), unit="image"):
-        save_image(apply_stylenet(style.stylenet, load_image(source), device, size=args.size), target)
+        save_image(apply_stylenet(style.stylenet, load_image(source), device, size=args.size, mask=mask,
+                                  feather=args.feather), target)
     log.info("wrote %d image(s) to %s", len(outputs), args.output_dir)
 
 
@@ -308,8 +368,16 @@ def explain(error: CLIPstylerError, cache_dir: str, command: str = "stylize") ->
     return str(error)
 
 
+def enable_mps_fallback() -> None:
+    """Before torch loads: on Apple's MPS, ops torch lacks there run on the CPU (torch warns, naming each) instead of
+    failing. An explicit PYTORCH_ENABLE_MPS_FALLBACK (e.g. 0) is kept. (clipstyler.device.MPS_FALLBACK: importing
+    that module would load torch.)"""
+    os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    enable_mps_fallback()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     try:

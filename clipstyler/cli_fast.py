@@ -14,14 +14,17 @@ from .cli import (
     IMAGE_SUFFIXES,
     _add_clip_arguments,
     _add_device_argument,
+    _add_plot_argument,
     _add_settings_arguments,
     _device,
     _HelpFormatter,
     _load_clip,
+    _loss_history,
     _settings,
     default_cache,
     log,
     plan_outputs,
+    write_loss_plot,
 )
 from .errors import CLIPstylerError
 from .fast_settings import FastSettings
@@ -47,6 +50,7 @@ def _add_train_fast(commands) -> None:
     p.add_argument("-o", "--output", required=True, help="the trained style to write (.safetensors), for `apply`, "
                    "`interpolate` or ComfyUI's Load StyleNet")
     p.add_argument("--source-text", default="a Photo", help="what the inputs look like now")
+    _add_plot_argument(p)
     _add_device_argument(p)
     _add_clip_arguments(p)
     _add_adain_arguments(p)
@@ -138,6 +142,7 @@ def run_train_fast(args) -> None:
 
     settings = _settings(args, FastSettings)
     check_style_output(args.output)
+    history = _loss_history(args)
     files = training_files(args.images)
     images = prepare_training_images([load_image(path) for path in files], settings)
     device = _device(args.device)
@@ -152,6 +157,8 @@ def run_train_fast(args) -> None:
     with tqdm(total=settings.steps, desc=args.text[:40], unit="it") as bar:
         def on_step(report) -> None:
             bar.update(1)
+            if history is not None:
+                history.record(report)  # kept on the device: no sync
             if report.step % 10 == 0 or report.step == report.steps:
                 bar.set_postfix(loss=f"{float(report.losses['total']):.3f}")
 
@@ -160,6 +167,7 @@ def run_train_fast(args) -> None:
                          weights_digest(start.decoder))
     save_style(style, args.output)
     log.info("wrote %s (apply it with: python -m clipstyler apply %s IMAGES -o FOLDER)", args.output, args.output)
+    write_loss_plot(history, args.plot, args.text)
 
 
 def interpolation_outputs(images: list[str], weights: list[float], output_dir: str) -> list[list[str]]:

@@ -3,11 +3,20 @@ error before any work, not a CUDA traceback in the middle of it."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+
 import torch
 
 from .errors import CLIPstylerError
 
 _USE_INSTEAD = "use cpu, cuda, cuda:N or mps"
+# torch reads it when it starts: with it, an op the MPS backend lacks runs on the CPU (torch warns once per op, naming
+# it) instead of raising NotImplementedError. The command line sets it before importing torch.
+MPS_FALLBACK = "PYTORCH_ENABLE_MPS_FALLBACK"
+
+log = logging.getLogger(__name__)
 
 
 def default_device() -> str:
@@ -40,6 +49,15 @@ def resolve_device(device: torch.device | str) -> torch.device:
                 f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
                 f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
             )
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise CLIPstylerError(f"device 'mps': Apple's Metal backend is not available here; {_USE_INSTEAD}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise CLIPstylerError(f"device 'mps': Apple's Metal backend is not available here; {_USE_INSTEAD}")
+        _warn_without_mps_fallback(os.environ.get(MPS_FALLBACK, ""))
     return device
+
+
+@functools.cache
+def _warn_without_mps_fallback(setting: str) -> None:
+    if setting != "1":
+        log.warning("device mps: if torch lacks an op on MPS it raises NotImplementedError; start Python with %s=1 "
+                    "so such ops run on the CPU instead (the clipstyler command sets it for you)", MPS_FALLBACK)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from .settings import PRECISIONS, setting, validate_fields
+from .settings import PRECISIONS, TEMPORAL_HELP, TEMPORAL_MOTION_HELP, TEMPORAL_NOISE_HELP, setting, validate_fields
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,12 @@ class FastSettings:
     # 4 views of a batch of 4 = 16 CLIP images per pass: the same gradient as one pass, in less memory.
     view_batch: int = setting(4, "Views per CLIP pass, 0 = all at once: the same loss up to float rounding; lower "
                               "it if memory runs out.", low=0, advanced=True)
-    precision: str = setting("fp32", "fp32 is the exact reference. auto: bf16 or fp16 on GPUs, fp32 on CPUs.",
-                             choices=PRECISIONS)
+    precision: str = setting("fp32", "fp32 is the exact reference. auto: bf16 or fp16 on GPUs, bf16 on CPUs with "
+                             "native bf16 (AMX, AVX512-BF16), fp32 elsewhere.", choices=PRECISIONS)
+    # Our addition for video, not the paper's (clipstyler/temporal.py); 0 leaves every step exactly the paper's.
+    lambda_temporal: float = setting(0.0, TEMPORAL_HELP.format(recommended="1000"), low=0.0, advanced=True)
+    temporal_motion: float = setting(4.0, TEMPORAL_MOTION_HELP, low=0.0, high=64.0, advanced=True)
+    temporal_noise: float = setting(0.01, TEMPORAL_NOISE_HELP, low=0.0, high=0.5, advanced=True)
 
     def __post_init__(self) -> None:
         validate_fields(self)

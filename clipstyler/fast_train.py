@@ -28,8 +28,10 @@ from .fast_settings import FastSettings
 from .image import as_image_batch, processing_size, resize
 from .inference_tensors import usable_in_autograd
 from .losses import batch_total_variation_loss, directional_loss, per_patch_directional_loss
+from .mask import PatchPositions, training_crop_positions
 from .optimize import StepCallback, StepReport
 from .precision import autocast, grad_scaler, resolve_precision
+from .temporal import TEMPORAL_LOSS, backward_with_temporal, temporal_regulariser, with_temporal
 from .text import StyleTarget
 
 LOSS_NAMES = ("total", "patch", "dir", "content", "tv")
@@ -79,11 +81,16 @@ class ImageOrder:
 
 
 def sample_fast_batch(order: ImageOrder, sizes: Sequence[tuple[int, int]], settings: FastSettings,
-                      generator: torch.Generator) -> FastBatch:
+                      generator: torch.Generator, positions: PatchPositions | None = None) -> FastBatch:
+    """positions: where a mask allows crops in each image (mask.training_crop_positions); None: anywhere."""
     index = order.take(settings.batch_size)
     crop = settings.crop_size
-    top = torch.stack([torch.randint(0, sizes[i][0] - crop + 1, (), generator=generator) for i in index.tolist()])
-    left = torch.stack([torch.randint(0, sizes[i][1] - crop + 1, (), generator=generator) for i in index.tolist()])
+    if positions is not None:
+        top, left = positions.draw(index, generator)
+    else:
+        top = torch.stack([torch.randint(0, sizes[i][0] - crop + 1, (), generator=generator) for i in index.tolist()])
+        left = torch.stack([torch.randint(0, sizes[i][1] - crop + 1, (), generator=generator)
+                            for i in index.tolist()])
     views = shared_views(settings.num_views, settings.batch_size, crop, settings.distortion, generator)
     return FastBatch(index, top, left, views)
 
@@ -146,15 +153,19 @@ class FastObjective:
         return terms
 
     def backward(self, net: FastStyleNet, output: torch.Tensor, content_features: torch.Tensor,
-                 sources: torch.Tensor, views: PatchParams, scale=lambda loss: loss) -> dict:
+                 sources: torch.Tensor, views: PatchParams, scale=lambda loss: loss,
+                 temporal: torch.Tensor | None = None) -> dict:
         """Accumulate d(total)/d(decoder) and return the detached terms; views go through CLIP `view_batch` views
-        (of the whole batch) at a time, each chunk's graph freed before the next (the same gradient)."""
+        (of the whole batch) at a time, each chunk's graph freed before the next (the same gradient).
+        `temporal`: the unweighted temporal term (clipstyler/temporal.py), joining the total with weight
+        lambda_temporal and adding a "temporal" entry; None (the paper) changes nothing."""
         batch = output.shape[0]
         chunk = self.settings.view_batch * batch
         if chunk == 0 or chunk >= len(views):
-            terms = self.terms(net, output, content_features, sources, views)
+            terms = with_temporal(self.terms(net, output, content_features, sources, views), temporal,
+                                  self.settings.lambda_temporal)
             scale(terms["total"]).backward()
-            return {name: terms[name].detach() for name in LOSS_NAMES}
+            return {name: terms[name].detach() for name in (*LOSS_NAMES, TEMPORAL_LOSS) if name in terms}
         detached = output.detach().requires_grad_(True)
         terms = self._image_terms(net, detached, content_features, sources)
         scale(self._weighted_image_total(terms)).backward()
@@ -163,11 +174,11 @@ class FastObjective:
             losses = self._view_losses(detached, views.select(slice(start, start + chunk)), sources)
             scale(self.settings.lambda_patch * losses.sum() / len(views)).backward()
             patch_sum += losses.detach().sum()
-        output.backward(detached.grad)
+        backward_with_temporal(output, detached.grad, temporal, self.settings.lambda_temporal, scale)
         result = {name: terms[name].detach() for name in ("content", "dir", "tv")}
         result["patch"] = patch_sum / len(views)
         result["total"] = self.settings.lambda_patch * result["patch"] + self._weighted_image_total(result)
-        return result
+        return with_temporal(result, None if temporal is None else temporal.detach(), self.settings.lambda_temporal)
 
 
 def prepare_training_images(images, settings: FastSettings) -> list[torch.Tensor]:
@@ -199,28 +210,38 @@ def train_fast_stylenet(
     settings: FastSettings | None = None,
     device: torch.device | str = "cpu",
     callback: StepCallback | None = None,
+    mask: torch.Tensor | None = None,
+    feather: int = 0,
 ) -> tuple[FastStyleNet, dict[str, float]]:
     """Fine-tune a copy of start's decoder on random crops of images; returns (the trained net on the CPU, the
     last iteration's losses). start (AdaIN's weights, adain_weights.load_adain_start) is left as it was.
 
     images: a (N, 3, H, W) batch in [0, 1] (e.g. video frames) or a list of images of different sizes; they stay
     on the CPU, and only each iteration's crops go to the device.
+    mask, feather: (with a batch) train only on crops the mask covers at least half of (clipstyler/mask.py; ComfyUI's
+    convention, 1 = stylize); images without such a crop are left out. Fast Style Apply then takes the mask.
     """
     settings = settings or FastSettings()
     device = resolve_device(device)
     training_images = prepare_training_images(images, settings)
+    positions = None
+    if mask is not None:
+        kept, positions = training_crop_positions(images, mask, feather, tuple(training_images[0].shape[-2:]),
+                                                  settings.crop_size)
+        training_images = [training_images[i] for i in kept]
     precision = resolve_precision(settings.precision, device)
     net = copy.deepcopy(start).to(device).train()
     optimizer = torch.optim.Adam(net.decoder.parameters(), lr=settings.lr)
     scaler = grad_scaler(precision, device)
     objective = FastObjective(clip, target, settings, precision, device)
+    temporal = temporal_regulariser(settings)  # None unless lambda_temporal > 0 (video; not the paper's)
     generator = torch.Generator().manual_seed(settings.seed)
     order = ImageOrder(len(training_images), generator)
     sizes = [tuple(image.shape[-2:]) for image in training_images]
     losses: dict[str, torch.Tensor] = {}
     for step in range(settings.steps):
-        batch = sample_fast_batch(order, sizes, settings, generator)
-        content = cut_training_crops(training_images, batch, settings.crop_size).to(device)
+        batch = sample_fast_batch(order, sizes, settings, generator, positions)
+        content = cut_training_crops(training_images, batch, settings.crop_size).to(device, non_blocking=True)
         lr = learning_rate(step, settings)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -229,7 +250,8 @@ def train_fast_stylenet(
         sources = objective.sources(content)
         optimizer.zero_grad(set_to_none=True)
         output = net(content)
-        losses = objective.backward(net, output, content_features, sources, batch.views.to(device), scaler.scale)
+        losses = objective.backward(net, output, content_features, sources, batch.views.to(device), scaler.scale,
+                                    None if temporal is None else temporal(net, content, output))
         scaler.step(optimizer)
         scaler.update()
         if callback is not None:

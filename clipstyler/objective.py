@@ -17,8 +17,10 @@ from .compilation import maybe_compiled
 from .errors import CLIPstylerError
 from .inference_tensors import usable_in_autograd
 from .losses import content_loss, directional_loss, per_patch_directional_loss, total_variation_loss
+from .mask_region import MaskedRegion
 from .precision import autocast
 from .settings import StyleSettings
+from .temporal import TEMPORAL_LOSS, backward_with_temporal, with_temporal
 from .text import StyleTarget
 from .vgg import VGGContent
 
@@ -36,6 +38,7 @@ class StyleObjective:
         precision: a concrete precision ("fp32", "bf16" or "fp16").
         cache_content_features: keep every image's VGG features (one pass, then free). Off for long batches
             (shared mode over many frames), where they are recomputed for each step's images instead.
+        mask: (B, 1, H, W) in [0, 1], where to stylize (clipstyler/mask_region.py); None: the whole image.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class StyleObjective:
         settings: StyleSettings,
         precision: str = "fp32",
         cache_content_features: bool = True,
+        mask: torch.Tensor | None = None,
     ) -> None:
         self.clip, self.vgg, self.settings, self.precision = clip, vgg, settings, precision
         # CLIP's per-step passes, compiled if asked. The one-off passes below stay eager: each new input shape
@@ -55,8 +59,11 @@ class StyleObjective:
         self.device = content.device
         self.content = usable_in_autograd(content)
         self.direction = usable_in_autograd(target.direction.to(self.device, torch.float32))
+        self.region = None if mask is None else MaskedRegion(mask.to(self.device), self.content)
         with torch.no_grad(), self._autocast():
-            views = [self._global_view(content[i:i + 1]) for i in range(content.shape[0])]
+            views = [self._global_view(content[i:i + 1]) if self.region is None else
+                     self.region.views(content[i:i + 1], torch.tensor([i]), self._global_view)
+                     for i in range(content.shape[0])]
             self.source = F.normalize(torch.cat([clip.encode_image(v) for v in views]).float(), dim=-1)
             self._content_features = self._vgg_features(content) if cache_content_features else None
         if self.source.shape[-1] != self.direction.shape[-1]:
@@ -70,6 +77,12 @@ class StyleObjective:
 
     def _global_view(self, images: torch.Tensor) -> torch.Tensor:
         return global_view(images, self.clip.image_size, self.settings.global_view, fill=self.clip.mean)
+
+    def _output_view(self, output: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """CLIP's global view of a step's outputs; with a mask, of the region (MaskedRegion.output_views)."""
+        if self.region is None:
+            return self._global_view(output)
+        return self.region.output_views(output, index, self._global_view)
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         """CLIP embeddings (float32) of a step's images at CLIP's size."""
@@ -86,11 +99,13 @@ class StyleObjective:
             return self._vgg_features(self.content[index])
 
     def _image_terms(self, output: torch.Tensor, index: torch.Tensor, global_embeddings: torch.Tensor) -> dict:
+        region = self.region  # with a mask, VGG sees the output composited over the content (mask_region.py)
         with self._autocast():
-            output_features = self.vgg(output)
+            output_features = self.vgg(output if region is None else region.composite(output, index))
+        content = content_loss(output_features, self.content_features(index))
         return {
             "dir": directional_loss(global_embeddings, self.source[index], self.direction),
-            "content": content_loss(output_features, self.content_features(index)),
+            "content": content if region is None else region.scale_content_loss(content, index),
             "tv": total_variation_loss(output),
         }
 
@@ -107,7 +122,7 @@ class StyleObjective:
         index = self._index(output, index)
         with self._autocast():
             crops = augment_crops(output, params, self.clip.image_size)
-            embeddings = self._embed(torch.cat([self._global_view(output), crops]))
+            embeddings = self._embed(torch.cat([self._output_view(output, index), crops]))
         batch = output.shape[0]
         terms = self._image_terms(output, index, embeddings[:batch])
         terms["patch"] = self._patch_losses(embeddings[batch:], params, index).mean()
@@ -120,21 +135,24 @@ class StyleObjective:
         params: PatchParams,
         index: torch.Tensor | None = None,
         scale=lambda loss: loss,
+        temporal: torch.Tensor | None = None,
     ) -> dict:
         """Accumulate d(total)/d(parameters behind output) and return the detached loss terms.
 
         With crop_batch 0 (or >= the number of crops) this is terms(...) and one backward; otherwise the crops go
         through CLIP crop_batch at a time. `scale` wraps each loss before backward (a GradScaler's scale).
+        `temporal`: the unweighted temporal term of this step (clipstyler/temporal.py), differentiable; it joins the
+        total with weight lambda_temporal and the result gains a "temporal" entry. None (the paper) changes nothing.
         """
         crop_batch = self.settings.crop_batch
         if crop_batch == 0 or crop_batch >= len(params):
-            terms = self.terms(output, params, index)
+            terms = with_temporal(self.terms(output, params, index), temporal, self.settings.lambda_temporal)
             scale(terms["total"]).backward()
-            return {name: terms[name].detach() for name in LOSS_NAMES}
+            return {name: terms[name].detach() for name in (*LOSS_NAMES, TEMPORAL_LOSS) if name in terms}
         index = self._index(output, index)
         detached = output.detach().requires_grad_(True)
         with self._autocast():
-            global_embeddings = self._embed(self._global_view(detached))
+            global_embeddings = self._embed(self._output_view(detached, index))
         terms = self._image_terms(detached, index, global_embeddings)
         scale(self._weighted_image_total(terms)).backward()
         patch_sum = torch.zeros((), device=self.device)
@@ -145,13 +163,13 @@ class StyleObjective:
             losses = self._patch_losses(embeddings, chunk, index)
             scale(self.settings.lambda_patch * losses.sum() / len(params)).backward()
             patch_sum += losses.detach().sum()
-        output.backward(detached.grad)
+        backward_with_temporal(output, detached.grad, temporal, self.settings.lambda_temporal, scale)
         result = {name: terms[name].detach() for name in ("dir", "content", "tv")}
         result["patch"] = patch_sum / len(params)
         result["total"] = self.settings.lambda_patch * result["patch"] + self._weighted_image_total(result)
-        return result
+        return with_temporal(result, None if temporal is None else temporal.detach(), self.settings.lambda_temporal)
 
     def _index(self, output: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
         if index is None:
             return torch.arange(output.shape[0], device=self.device)
-        return index.to(self.device)
+        return index.to(self.device, non_blocking=True)

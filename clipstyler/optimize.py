@@ -19,10 +19,12 @@ from .clip.model import StylerCLIP
 from .device import resolve_device
 from .errors import SettingError
 from .image import as_image_batch, check_processing_size, resize
+from .mask import masked_patch_positions
 from .objective import StyleObjective
 from .precision import grad_scaler, resolve_precision
 from .settings import MIN_SIDE, StyleSettings
 from .stylenet import StyleNet, build_stylenet
+from .temporal import temporal_regulariser
 from .text import StyleTarget
 from .vgg import VGGContent
 
@@ -80,10 +82,14 @@ def train_stylenet(
     callback: StepCallback | None = None,
     run: int = 0,
     runs: int = 1,
+    mask: torch.Tensor | None = None,
 ) -> tuple[StyleNet, dict[str, torch.Tensor]]:
     """Train one StyleNet on content (B, 3, H, W) in [0, 1], already at the processing size.
 
     With B > 1, each step uses settings.images_per_step images of the batch in turn (shared mode).
+    mask: (B, 1, H, W) in [0, 1] at the same size, where to stylize (docs/METHOD.md, "Stylizing a region"): patches
+    only where it covers at least half of them, the global view and content loss on the output composited over the
+    content, and the previews composited. None: the whole image (the paper).
     Returns the trained net (on the device) and the last step's losses.
     """
     device = resolve_device(device)
@@ -92,8 +98,10 @@ def train_stylenet(
     content = content.to(device)
     batch = content.shape[0]
     per_step = min(settings.images_per_step, batch)
+    positions = None if mask is None else masked_patch_positions(mask, settings.crop_size)
     objective = StyleObjective(
-        clip, vgg, target, content, settings, precision, cache_content_features=batch <= CACHE_CONTENT_FEATURES_UP_TO
+        clip, vgg, target, content, settings, precision, cache_content_features=batch <= CACHE_CONTENT_FEATURES_UP_TO,
+        mask=mask,
     )
     net = build_stylenet(settings.ngf, settings.seed).to(device).train()
     if settings.channels_last:
@@ -102,25 +110,29 @@ def train_stylenet(
     scaler = grad_scaler(precision, device)
     generator = torch.Generator().manual_seed(settings.seed)
     order = torch.randperm(batch, generator=generator) if batch > 1 else torch.zeros(1, dtype=torch.long)
+    temporal = temporal_regulariser(settings)  # None unless lambda_temporal > 0 (video; not the paper's)
     losses: dict[str, torch.Tensor] = {}
     for step in range(settings.steps):
         index = order[(torch.arange(per_step) + step * per_step) % batch]
         params = sample_patch_params(
-            settings.num_crops, content.shape[-2:], settings.crop_size, settings.distortion, per_step, generator
+            settings.num_crops, content.shape[-2:], settings.crop_size, settings.distortion, per_step, generator,
+            None if positions is None else positions.select(index),
         ).to(device)
         lr = learning_rate(step, settings)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        images = content[index.to(device)]
+        images = content[index.to(device, non_blocking=True)]  # no host sync: the CPU index is not reused
         if settings.channels_last:  # StyleNet's output, and so VGG's input, follow the input's memory format
             images = images.contiguous(memory_format=torch.channels_last)
         output = net(images)
-        losses = objective.backward(output, params, index, scale=scaler.scale)
+        losses = objective.backward(output, params, index, scale=scaler.scale,
+                                    temporal=None if temporal is None else temporal(net, images, output))
         scaler.step(optimizer)
         scaler.update()
         if callback is not None:
-            callback(StepReport(step + 1, settings.steps, run, runs, losses, output.detach(), lr))
+            preview = output.detach() if mask is None else objective.region.composite(output.detach(), index)
+            callback(StepReport(step + 1, settings.steps, run, runs, losses, preview, lr))
     return net, losses
 
 
@@ -133,12 +145,20 @@ def stylize(
     device: torch.device | str = "cpu",
     shared: bool = False,
     callback: StepCallback | None = None,
+    mask: torch.Tensor | None = None,
+    feather: int = 0,
 ) -> StyleResult:
     """Stylize images (B, 3, H, W) in [0, 1]; the result keeps each input's size.
 
     shared=False trains one StyleNet per image (the paper); shared=True trains one across the batch and applies it.
+    mask: (B, H, W) or (H, W) in [0, 1], 1 = stylize, fitted as ComfyUI's composite fits one, its edge softened
+    over `feather` px inside it; outside it the result is the input, bit for bit (clipstyler/masked_stylize.py).
     """
     settings = settings or StyleSettings()
+    if mask is not None:
+        from .masked_stylize import stylize_region  # it builds on this module
+
+        return stylize_region(images, clip, vgg, target, settings, device, shared, callback, mask, feather)
     images = as_image_batch(images)
     device = resolve_device(device)
     height, width = images.shape[-2:]

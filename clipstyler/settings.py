@@ -15,6 +15,15 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 GLOBAL_VIEWS = ("pad", "squash")
 MIN_SIDE = 16  # VGG-19's content layers pool four times and StyleNet three: smaller images cannot be processed
 
+# The temporal term's settings, shared by StyleSettings and FastSettings (measured: bench/RESULTS.md, "Temporal").
+TEMPORAL_HELP = ("Video: weight of the temporal term (not the paper's; 0 = off, the paper), which trains the net so "
+                 "its stylization moves with the image instead of flickering between frames: one extra pass of "
+                 "the net per step, no flow needed. For frames try {recommended}.")
+TEMPORAL_MOTION_HELP = ("Video: size in px of the random smooth motion the temporal term warps each training image "
+                        "by (global shift up to this, local motion of this std); about the motion between frames.")
+TEMPORAL_NOISE_HELP = ("Video: std of the noise the temporal term adds to the warped image (0-1 scale), so grain "
+                       "and compression noise do not flicker the style.")
+
 
 def setting(default, help: str, low=None, high=None, strict_low: bool = False, choices=None, flag: str | None = None,
             advanced: bool = False):
@@ -65,8 +74,9 @@ class StyleSettings:
     # 16 keeps 512 px / 64 crops under 4 GB (about 2.8 GB on a CPU, against 4.4 GB all at once) at the same speed.
     crop_batch: int = setting(16, "Patches per CLIP pass, 0 = all at once: the same loss up to float rounding; "
                               "lower it if memory runs out.", low=0, advanced=True)
-    precision: str = setting("fp32", "fp32 is the exact reference. auto: bf16 or fp16 on GPUs (faster, slightly "
-                             "different numbers), fp32 on CPUs.", choices=PRECISIONS)
+    precision: str = setting("fp32", "fp32 is the exact reference. auto: bf16 or fp16 on GPUs and bf16 on CPUs with "
+                             "native bf16 (AMX, AVX512-BF16): faster, slightly different numbers; fp32 elsewhere.",
+                             choices=PRECISIONS)
     # Speed options that leave the objective unchanged (measured in bench/RESULTS.md), off by default.
     torch_compile: bool = setting(False, "Compile CLIP's image encoder with torch.compile: the same loss up to float "
                                   "rounding, about a minute of compiling before the first step; on a CPU the steps "
@@ -77,6 +87,11 @@ class StyleSettings:
                                   advanced=True)
     images_per_step: int = setting(1, "Shared mode: images of the batch in each step.", low=1, advanced=True)
     ngf: int = setting(16, "StyleNet's base channel width (the paper: 16).", low=1, high=256, advanced=True)
+    # Our addition for video, not the paper's (clipstyler/temporal.py); 0 leaves every step exactly the paper's.
+    lambda_temporal: float = setting(0.0, TEMPORAL_HELP.format(recommended="10000"), low=0.0,
+                                     advanced=True)
+    temporal_motion: float = setting(4.0, TEMPORAL_MOTION_HELP, low=0.0, high=64.0, advanced=True)
+    temporal_noise: float = setting(0.01, TEMPORAL_NOISE_HELP, low=0.0, high=0.5, advanced=True)
 
     def __post_init__(self) -> None:
         self.validate()

@@ -8,6 +8,7 @@ from ..clipstyler.memory import apply_bytes
 from ..clipstyler.settings import PRECISIONS
 from .comfy import ProgressBar, io, model_management
 from .device import on_compute_device
+from .mask_inputs import check_mask_inputs, mask_inputs
 from .types import CATEGORY, StyleNetType
 
 
@@ -32,13 +33,17 @@ class FastStyleApply(io.ComfyNode):
                              "pass (e.g. the size the StyleNet was trained at); the result keeps the input's size."),
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
                                tooltip="auto: half precision on GPUs, fp32 on CPUs."),
+                *mask_inputs("stylize each frame only inside it; frame i gets mask i of the batch (repeated when "
+                             "there are fewer masks), and outside it the frame is unchanged."),
             ],
             outputs=[io.Image.Output(display_name="image", tooltip="The stylized batch.")],
         )
 
     @classmethod
-    def execute(cls, stylenet, image, chunk_size=0, size=0, precision="auto") -> io.NodeOutput:
+    def execute(cls, stylenet, image, chunk_size=0, size=0, precision="auto", mask=None, feather=0
+                ) -> io.NodeOutput:
         check_image(image, "image")
+        check_mask_inputs(mask, feather)
         bar = ProgressBar(image.shape[0])
 
         def on_chunk(done: int, total: int) -> None:
@@ -48,5 +53,6 @@ class FastStyleApply(io.ComfyNode):
         net = stylenet.stylenet
         pixels = chunk_size * image.shape[1] * image.shape[2] if chunk_size else AUTO_CHUNK_PIXELS
         with on_compute_device(net, working_bytes=apply_bytes(pixels)) as device:
-            result = apply_stylenet(net, to_bchw(image), device, chunk_size, size, precision, on_chunk)
+            result = apply_stylenet(net, to_bchw(image), device, chunk_size, size, precision, on_chunk, mask=mask,
+                                    feather=feather)
         return io.NodeOutput(to_bhwc(result).to(model_management.intermediate_device()))

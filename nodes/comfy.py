@@ -66,4 +66,39 @@ import comfy.model_management as model_management  # noqa: E402
 import folder_paths  # noqa: E402
 from comfy.utils import ProgressBar  # noqa: E402
 
-__all__ = ["MINIMUM_COMFYUI", "ProgressBar", "comfyui_checkout", "folder_paths", "io", "model_management"]
+
+def prompt_server():
+    """ComfyUI's running PromptServer, or None in a process that is not a ComfyUI server (tests, tools).
+
+    ComfyUI's main.py imports its `server` module before it loads custom nodes. It is looked up, not imported:
+    importing it elsewhere would pull in ComfyUI's whole web stack to reach a server that does not exist.
+    """
+    return getattr(getattr(sys.modules.get("server"), "PromptServer", None), "instance", None)
+
+
+def send_to_front_end(event: str, data: dict) -> bool:
+    """Send a message of the pack's own (`event`, JSON `data`) to the front end that queued the running prompt, as
+    ComfyUI's executor sends "executing" and "executed"; False where there is no server, or the prompt came without
+    a client id (a script's API call): no front end waits for it, and others' might hold a node of that id."""
+    server = prompt_server()
+    if server is None or getattr(server, "client_id", None) is None:
+        return False
+    server.send_sync(event, data, server.client_id)
+    return True
+
+
+def executing_prompt_id() -> str | None:
+    """The id of the prompt being run (as ComfyUI's progress messages carry it), or None outside a run."""
+    try:
+        from comfy_execution.utils import get_executing_context
+    except ImportError:  # a ComfyUI before the executing context: the server's last prompt
+        context = None
+    else:
+        context = get_executing_context()
+    if context is not None:
+        return context.prompt_id
+    return getattr(prompt_server(), "last_prompt_id", None)
+
+
+__all__ = ["MINIMUM_COMFYUI", "ProgressBar", "comfyui_checkout", "executing_prompt_id", "folder_paths", "io",
+           "model_management", "prompt_server", "send_to_front_end"]

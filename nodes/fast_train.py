@@ -17,6 +17,7 @@ from ..clipstyler.stylenet_file import TrainedStyle, weights_digest
 from . import folders
 from .comfy import io
 from .device import LOW_VRAM_CLIP_BATCH, is_low_vram, on_compute_device
+from .mask_inputs import check_mask_inputs, mask_inputs
 from .models import load_adain_start
 from .optimize import _node_id
 from .progress import OptimizeProgress
@@ -26,6 +27,8 @@ from .types import CATEGORY, ClipType, StyleNetType, TargetType
 log = logging.getLogger("clipstyler")
 
 EVERYDAY = ("steps", "batch_size", "seed", "precision")
+# Settings added after workflows were saved: optional inputs, so old workflows and API prompts still run (defaults).
+LATER_SETTINGS = ("lambda_temporal", "temporal_motion", "temporal_noise")
 
 
 class TrainFastStyleNet(io.ComfyNode):
@@ -56,9 +59,12 @@ class TrainFastStyleNet(io.ComfyNode):
                                         tooltip="The decoder to start from, in models/adain; AdaIN's released "
                                         f"{DECODER_FILENAME} (the paper's start) is downloaded there on first use.")),
                 advanced(io.Int.Input("preview_every", default=10, min=0, max=1000,
-                                      tooltip="Show a live preview and log the losses every N iterations (0: "
-                                      "never).")),
-                *(setting_input(name, settings_class=FastSettings) for name in others),
+                                      tooltip="Show a live preview, log the losses and update the node's "
+                                      "loss curve every N iterations (0: never).")),
+                *(setting_input(name, settings_class=FastSettings, optional=name in LATER_SETTINGS)
+                  for name in others),
+                *mask_inputs("train only on crops it covers at least half of (give Fast Style Apply the mask "
+                             "too). An all-zero mask is an error here: nothing to train on."),  # last: see mask_inputs
             ],
             outputs=[StyleNetType.Output(display_name="stylenet", tooltip="The trained fast StyleNet: apply it with "
                                          "Fast Style Apply, save it with Save StyleNet.")],
@@ -67,8 +73,9 @@ class TrainFastStyleNet(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, clip, target, encoder=ENCODER_FILENAME, decoder=DECODER_FILENAME, preview_every=10,
-                **settings) -> io.NodeOutput:
+                mask=None, feather=0, **settings) -> io.NodeOutput:
         check_image(image, "image")
+        check_mask_inputs(mask, feather)
         fast_settings = _with_low_vram_limits(FastSettings(**settings))
         images = to_bchw(image.detach().cpu().clone())
         start = load_adain_start(encoder, decoder, DECODER_FILENAME)
@@ -79,7 +86,9 @@ class TrainFastStyleNet(io.ComfyNode):
         with on_compute_device(clip.model, working_bytes=working) as device:
             # ComfyUI runs nodes under inference_mode; training needs autograd and tensors made outside it.
             with torch.inference_mode(False), torch.enable_grad():
-                net, _ = train_fast_stylenet(images.clone(), clip, target, start, fast_settings, device, progress)
+                region = {} if mask is None else {"mask": mask, "feather": feather}
+                net, _ = train_fast_stylenet(images.clone(), clip, target, start, fast_settings, device, progress,
+                                             **region)
         style = TrainedStyle(net, target.style_text, target.source_text, clip.name, fast_settings.to_dict(),
                              weights_digest(start.decoder))
         return io.NodeOutput(style)

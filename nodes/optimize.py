@@ -10,6 +10,7 @@ import torch
 from ..clipstyler import postprocess
 from ..clipstyler.errors import CLIPstylerError
 from ..clipstyler.image import check_image, check_processing_size, to_bchw, to_bhwc
+from ..clipstyler.mask import composite, prepare_mask
 from ..clipstyler.memory import training_bytes
 from ..clipstyler.optimize import stylize
 from ..clipstyler.settings import StyleSettings
@@ -18,6 +19,7 @@ from ..clipstyler.vgg import VGG19_FILENAME
 from . import folders
 from .comfy import io, model_management
 from .device import LOW_VRAM_CLIP_BATCH, is_low_vram, on_compute_device
+from .mask_inputs import check_mask_inputs, mask_inputs
 from .models import load_vgg
 from .progress import OptimizeProgress
 from .setting_inputs import advanced, setting_input, widget_range
@@ -29,7 +31,8 @@ PER_IMAGE, SHARED = "per image", "shared (fast)"
 MODES = (PER_IMAGE, SHARED)
 # Settings added after workflows were saved: optional inputs at the end, so old workflows and API prompts still
 # load and run with the defaults.
-LATER_SETTINGS = ("distortion", "lr_step_size", "lr_gamma", "reference_lr_schedule", "images_per_step", "ngf")
+LATER_SETTINGS = ("distortion", "lr_step_size", "lr_gamma", "reference_lr_schedule", "images_per_step", "ngf",
+                  "lambda_temporal", "temporal_motion", "temporal_noise")
 
 
 class StyleNetOptimize(io.ComfyNode):
@@ -65,10 +68,13 @@ class StyleNetOptimize(io.ComfyNode):
                                           tooltip="Apply the paper's figure look to the output: contrast 1.5 and a "
                                           "min-max stretch.")),
                 advanced(io.Int.Input("preview_every", default=10, min=0, max=1000,
-                                      tooltip="Show a live preview and log the losses every N steps (0: never).")),
+                                      tooltip="Show a live preview, log the losses and update the node's "
+                                      "loss curve every N steps (0: never).")),
                 setting_input("torch_compile"),
                 setting_input("channels_last"),
                 *(setting_input(name, optional=True) for name in LATER_SETTINGS),
+                *mask_inputs("where to stylize; patches are drawn inside it and the result is composited over "
+                             "the input."),  # last: feather is the last widget (nodes/mask_inputs.py)
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The stylized image(s), at the input's size."),
@@ -93,8 +99,9 @@ class StyleNetOptimize(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, clip, target, mode=PER_IMAGE, vgg=VGG19_FILENAME, paper_display=False,
-                preview_every=10, **settings) -> io.NodeOutput:
+                preview_every=10, mask=None, feather=0, **settings) -> io.NodeOutput:
         check_image(image, "image")
+        check_mask_inputs(mask, feather)
         if mode not in MODES:
             raise CLIPstylerError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         style_settings = _with_low_vram_limits(StyleSettings(**settings))
@@ -111,8 +118,12 @@ class StyleNetOptimize(io.ComfyNode):
             # ComfyUI runs nodes under inference_mode; training needs autograd and tensors made outside it.
             with torch.inference_mode(False), torch.enable_grad():
                 content = to_bchw(image.detach().clone())
-                result = stylize(content, clip, vgg_model, target, style_settings, device, shared, progress)
+                region = None if mask is None else mask.detach().clone()
+                result = stylize(content, clip, vgg_model, target, style_settings, device, shared, progress,
+                                 mask=region, feather=feather)
         images = postprocess.paper_display(result.images) if paper_display else result.images
+        if paper_display and mask is not None:  # the look applies inside the mask only, as the style does
+            images = composite(images, content.cpu(), prepare_mask(mask, *image.shape[:3], feather).cpu())
         style = TrainedStyle(result.stylenet, target.style_text, target.source_text, clip.name,
                              style_settings.to_dict())
         return io.NodeOutput(to_bhwc(images).to(model_management.intermediate_device()), style)

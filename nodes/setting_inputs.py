@@ -31,12 +31,20 @@ _WIDGETS = {
     "crop_batch": (512, 1),
     "images_per_step": (64, 1),
     "ngf": (None, 1),
+    "lambda_temporal": (1e6, 1.0),
+    "temporal_motion": (None, 0.5),
+    "temporal_noise": (None, 0.001),
     # FastSettings' own
     "lr_decay": (1.0, 1e-5),
     "batch_size": (64, 1),
     "num_views": (256, 1),
     "view_batch": (256, 1),
 }
+
+
+# Where a node's default differs from the library's. precision: the library keeps the exact fp32 reference; in
+# ComfyUI speed matters more, so auto (bf16/fp16 on GPUs, bf16 on CPUs with native bf16, fp32 elsewhere).
+NODE_DEFAULTS = {"precision": "auto"}
 
 
 def advanced(widget):
@@ -56,7 +64,7 @@ def widget_range(name: str, settings_class=StyleSettings) -> tuple[float, float]
 def setting_input(name: str, optional: bool = False, settings_class=StyleSettings, **extra) -> io.Input:
     """The ComfyUI input of a settings field `name`, with its default, range, help as tooltip, and advanced flag."""
     spec = _FIELDS[settings_class][name]
-    meta, default = spec.metadata, spec.default
+    meta, default = spec.metadata, NODE_DEFAULTS.get(name, spec.default)
     common = {"default": default, "tooltip": meta["help"], "optional": optional}
     if isinstance(default, bool):
         widget = io.Boolean.Input(name, **common, **extra)

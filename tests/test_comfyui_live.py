@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 
 import comfy_env
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -36,6 +37,7 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # Small settings so a CPU run takes seconds; everything else comes from the workflow as saved.
 SMALL = {"steps": 4, "size": 64, "crop_size": 32, "num_crops": 4, "preview_every": 1}
 SMALL_FAST = {"steps": 4, "batch_size": 2, "crop_size": 32, "num_views": 2, "preview_every": 1}
+SUBJECT = (32, 16, 64, 48)  # (left, top, right, bottom) of example.png's opaque part: a cut-out subject
 TRAINERS = ("CLIPstylerStyleNetOptimize", "CLIPstylerTrainFastStyleNet")
 WORKFLOWS = sorted(f for f in os.listdir(os.path.join(REPO, "example_workflows")) if f.endswith(".json"))
 
@@ -74,6 +76,11 @@ class Listener:
         return [(m["data"]["value"], m["data"]["max"]) for m in self.messages
                 if m["type"] == "progress" and m["data"].get("prompt_id") == prompt_id
                 and m["data"].get("node") == node_id]
+
+    def loss_curve(self, prompt_id: str, node_id: str) -> list[dict]:
+        """The "clipstyler.losses" messages of this prompt's node (nodes/loss_curve.py)."""
+        return [m["data"] for m in self.messages if m["type"] == "clipstyler.losses"
+                and m["data"].get("prompt_id") == prompt_id and m["data"].get("node") == node_id]
 
 
 class Server:
@@ -164,13 +171,33 @@ def server(tmp_path_factory, tiny_clip_file, vgg_file):
     torch.save(full_normalised_vgg().state_dict(), base / "models" / "adain" / ENCODER_FILENAME)
     torch.save(build_decoder().state_dict(), base / "models" / "adain" / DECODER_FILENAME)
     (base / "input").mkdir()
-    Image.new("RGB", (96, 64), (30, 120, 200)).save(base / "input" / "example.png")
+    example = Image.new("RGBA", (96, 64), (30, 120, 200, 0))
+    example.paste((30, 120, 200, 255), SUBJECT)  # a cut-out: Load Image's MASK (1 - alpha) is 1 on the background
+    example.save(base / "input" / "example.png")
+    write_test_video(base / "input" / "video.mp4")  # "Video to video without flicker" loads it
     server = Server(str(base), _free_port(), str(base / "comfyui.log"))
     try:
         server.wait_ready()
         yield server
     finally:
         server.stop()
+
+
+def write_test_video(path, frames: int = 6, size: int = 64) -> None:
+    """A small H.264 clip (a gradient panning 2 px per frame) with PyAV, which ComfyUI's video nodes use too."""
+    import av  # ComfyUI's requirement
+
+    ramp = np.linspace(0, 255, size + 2 * frames, dtype=np.float32)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for t in range(frames):
+            row = ramp[2 * t:2 * t + size]
+            rgb = np.stack([np.tile(row, (size, 1)), np.tile(row[:, None], (1, size)), 255 - np.tile(row, (size, 1))],
+                           axis=-1).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
 
 
 def to_api_prompt(workflow: dict, object_info: dict, overrides: dict) -> dict:
@@ -295,6 +322,11 @@ def test_each_example_workflow_runs_with_its_own_progress_and_previews(server, w
     for trainer in trainers:
         progress = server.listener.progress(prompt_id, trainer)  # this prompt's node, by its hidden unique_id
         assert progress[-1] == (4, 4) and [value for value, _ in progress] == sorted(value for value, _ in progress)
+        curve = server.listener.loss_curve(prompt_id, trainer)  # with the previews (preview_every 1: each step)
+        assert [m["start"] for m in curve] == [True] + [False] * (len(curve) - 1) and curve[-1]["final"]
+        positions = [p["run"] * m["steps"] + p["step"] for m in curve for p in m["points"]]
+        assert positions == list(range(1, curve[-1]["runs"] * curve[-1]["steps"] + 1))  # every step, once, in order
+        assert all(p["losses"]["total"] > 0 for m in curve for p in m["points"])
     assert server.listener.previews > previews_before  # live previews reached the front end's socket
 
 
@@ -341,3 +373,19 @@ def test_speed_options_run_inside_comfyui(server, option):
     _, entry = server.run(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     assert "torch.compile failed" not in server.logs()
+
+
+def test_the_background_workflow_keeps_the_subject(server):
+    """Load Image's MASK (1 on the cut-out's transparent background) -> StyleNet Optimize: the saved image is the
+    input on the subject (to 1/255: the PNG's rounding) and stylized around it."""
+    prompt = example_prompt(server, {"CLIPstylerStyleNetOptimize": {**SMALL, "seed": 400}},
+                            "Stylize the background only.json")
+    _, entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    (saved,) = [image for output in entry["outputs"].values() for image in output.get("images", [])]
+    path = os.path.join(server.base, saved["type"], saved["subfolder"], saved["filename"])
+    result, source = (torch.from_numpy(np.array(Image.open(file).convert("RGB"))).int()
+                      for file in (path, os.path.join(server.base, "input", "example.png")))
+    left, top, right, bottom = SUBJECT
+    assert (result - source)[top:bottom, left:right].abs().max() <= 1
+    assert (result - source).abs().max() > 8

@@ -314,3 +314,34 @@ def test_offline_adain_explains_where_the_files_go(tmp_path, photo, tiny_clip_fi
     err = error_of(capsys)
     assert code == 2 and "vgg_normalised.pth" in err and "--encoder" in err and str(tmp_path / "c" / "adain") in err
     assert not (tmp_path / "c" / "adain").exists()
+
+
+def test_plot_writes_the_loss_curves_after_the_run(tmp_path, photo, models, adain_dir, tiny_clip_file, caplog):
+    plot = tmp_path / "plots" / "losses.png"
+    with caplog.at_level("INFO", logger="clipstyler"):
+        assert main(["stylize", str(photo), "white wool", "-o", str(tmp_path / "o.png"), *models, *FAST,
+                     "--plot", str(plot)]) == 0
+    message = caplog.records[-1].getMessage()
+    assert message.startswith(f"wrote {plot} (loss curves of total, patch, dir, content, tv")
+    assert message.endswith("over 2 steps, log scale)")
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.size == (800, 480)
+        stylize_plot = np.asarray(image.convert("RGB"))
+    assert (np.abs(stylize_plot.astype(int) - 255).sum(axis=-1) > 0).sum() > 2000  # more than a blank page
+
+    fast_plot = tmp_path / "fast.png"
+    assert main(["train-fast", str(photo), "fire", "-o", str(tmp_path / "s.safetensors"), "--cache-dir",
+                 str(adain_dir.parent), "--clip", tiny_clip_file, *FAST_TRAIN, "--steps", "3",
+                 "--plot", str(fast_plot)]) == 0
+    assert caplog.records[-1].getMessage().endswith("over 3 steps, log scale)")
+    with Image.open(fast_plot) as image:
+        assert image.size == (800, 480) and not np.array_equal(np.asarray(image.convert("RGB")), stylize_plot)
+
+
+def test_plot_path_is_checked_before_any_work(tmp_path, photo, capsys, no_model_loading):
+    assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), "--plot",
+                 str(tmp_path / "losses.jpg")]) == 2
+    assert "--plot" in (err := error_of(capsys)) and "has '.jpg': use one of .png" in err
+    assert main(["train-fast", str(photo), "fire", "-o", str(tmp_path / "s.safetensors"), "--plot",
+                 str(tmp_path)]) == 2
+    assert "is a folder" in error_of(capsys)

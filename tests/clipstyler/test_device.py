@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -35,3 +37,30 @@ def test_cuda_index_beyond_the_gpus():
 def test_mps_without_metal():
     with pytest.raises(CLIPstylerError, match="Metal backend is not available"):
         resolve_device("mps")
+
+
+@pytest.mark.parametrize("setting, warned", [(None, True), ("0", True), ("1", False)])
+def test_mps_without_the_cpu_fallback_says_how_to_turn_it_on(monkeypatch, caplog, setting, warned):
+    """torch.device("mps") is only a name here: the check before it is what is tested."""
+    import clipstyler.device as device_module
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    if setting is None:
+        monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
+    else:
+        monkeypatch.setenv("PYTORCH_ENABLE_MPS_FALLBACK", setting)
+    device_module._warn_without_mps_fallback.cache_clear()
+    with caplog.at_level("WARNING", logger="clipstyler"):
+        assert resolve_device("mps") == torch.device("mps")
+    assert ("start Python with PYTORCH_ENABLE_MPS_FALLBACK=1" in caplog.text) is warned
+
+
+def test_the_command_line_turns_the_mps_fallback_on_but_keeps_an_explicit_choice(monkeypatch):
+    from clipstyler.cli import enable_mps_fallback
+
+    monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
+    enable_mps_fallback()
+    assert os.environ["PYTORCH_ENABLE_MPS_FALLBACK"] == "1"
+    monkeypatch.setenv("PYTORCH_ENABLE_MPS_FALLBACK", "0")
+    enable_mps_fallback()
+    assert os.environ["PYTORCH_ENABLE_MPS_FALLBACK"] == "0"

@@ -11,10 +11,43 @@ from clipstyler.settings import StyleSettings
 from clipstyler.stylenet import build_stylenet
 
 
-def test_auto_is_fp32_on_the_cpu(monkeypatch):
-    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: True)  # even where bf16 would be fast
-    assert resolve_precision("auto", "cpu") == "fp32"
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_on_the_cpu_is_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, native, expected):
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: native)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+
+
+def test_auto_logs_its_choice_once(monkeypatch, caplog):
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: False)
+    precision._log_auto_choice.cache_clear()
+    with caplog.at_level(logging.INFO, logger="clipstyler"):
+        for _ in range(3):
+            resolve_precision("auto", "cpu")
+    assert caplog.text.count("precision auto on cpu: fp32 (no native bf16 on this CPU)") == 1
+
+
+@pytest.mark.parametrize("flags, native", [
+    ("fpu sse2 avx2 fma", False),
+    ("fpu avx2 avx512f avx512bw avx512_vnni", False),  # AVX512 without BF16: oneDNN would emulate bf16
+    ("fpu avx2 avx512f avx512_bf16", True),  # Cooper Lake, Zen 4
+    ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8", True),  # Sapphire Rapids
+])
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert precision.cpu_flags(str(cpuinfo)) == set(flags.split())
+    read_flags = precision.cpu_flags
+    monkeypatch.setattr(precision, "cpu_flags", lambda: read_flags(str(cpuinfo)))
+    precision._cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision._cpu_has_native_bf16() is native
+    finally:
+        precision._cpu_has_native_bf16.cache_clear()
+
+
+def test_no_cpuinfo_means_no_flags(tmp_path):
+    assert precision.cpu_flags(str(tmp_path / "missing")) == set()
 
 
 @pytest.mark.parametrize("bf16_supported, expected", [(True, "bf16"), (False, "fp16")])

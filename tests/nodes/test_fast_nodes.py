@@ -110,3 +110,25 @@ def test_bad_weights_are_refused_before_running():
     message = N["CLIPstylerInterpolateStyleNets"].validate_inputs(weights="0, 2")
     assert isinstance(message, str) and "[0, 1]" in message
     assert N["CLIPstylerInterpolateStyleNets"].validate_inputs(weights="0, 1") is True
+
+
+def test_temporal_settings_are_optional_advanced_inputs_and_reach_the_training(models_dir, monkeypatch):
+    """Added after workflows were saved: optional, so old workflows and API prompts still run (term off)."""
+    schema = N["CLIPstylerTrainFastStyleNet"].INPUT_TYPES()
+    later = ["lambda_temporal", "temporal_motion", "temporal_noise"]
+    settings = [name for name in schema["optional"] if name not in ("mask", "feather")]  # those two last: mask tests
+    assert settings[-3:] == later and not set(later) & set(schema["required"])
+    assert all(schema["optional"][name][1]["advanced"] for name in later)
+    fast_node = importlib.import_module(f"{comfy_env.PACK_MODULE}.nodes.fast_train")
+    seen, train = [], fast_node.train_fast_stylenet
+
+    def recording(*args):
+        net, losses = train(*args)
+        seen.append(losses)
+        return net, losses
+
+    monkeypatch.setattr(fast_node, "train_fast_stylenet", recording)
+    clip, target = clip_and_target("fire")
+    outputs("CLIPstylerTrainFastStyleNet", torch.rand(2, 40, 40, 3), clip, target,
+            **{**FAST, "steps": 1, "lambda_temporal": 5.0})
+    assert seen[0]["temporal"] > 0

@@ -121,21 +121,35 @@ def test_everyday_widgets_in_view_and_the_papers_knobs_behind_show_advanced():
     # Settings added since: optional, at the end, so old workflows and API prompts still run (with the defaults).
     later = N["CLIPstylerStyleNetOptimize"].INPUT_TYPES()["optional"]
     assert list(later) == ["distortion", "lr_step_size", "lr_gamma", "reference_lr_schedule", "images_per_step",
-                           "ngf"]
-    assert all(spec[1]["advanced"] for spec in later.values())
+                           "ngf", "lambda_temporal", "temporal_motion", "temporal_noise", "mask", "feather"]
+    # the mask socket and its feather, last (tests/nodes/test_mask_nodes.py), stay in view
+    assert all(spec[1]["advanced"] for name, spec in later.items() if name not in ("mask", "feather"))
+
+
+@pytest.mark.parametrize("node_id", ["CLIPstylerStyleNetOptimize", "CLIPstylerTrainFastStyleNet"])
+def test_trainers_default_to_auto_precision_while_the_library_keeps_fp32(node_id):
+    """ComfyUI users get the fast path (bf16/fp16 on GPUs, bf16 on native-bf16 CPUs); the library stays exact."""
+    precision = N[node_id].INPUT_TYPES()["required"]["precision"]
+    assert precision[1]["default"] == "auto"
+    library = [pack_module(name) for name in ("clipstyler.settings", "clipstyler.fast_settings")]
+    assert library[0].StyleSettings().precision == "fp32" and library[1].FastSettings().precision == "fp32"
 
 
 def test_setting_inputs_come_from_the_settings_fields():
-    """Default, range and help are declared once, on StyleSettings (clipstyler/settings.py)."""
+    """Default, range and help are declared once, on StyleSettings (clipstyler/settings.py); the node's own defaults
+    (NODE_DEFAULTS: precision auto) are the only exceptions."""
     from dataclasses import fields
 
+    node_defaults = pack_module("nodes.setting_inputs").NODE_DEFAULTS
+    assert node_defaults == {"precision": "auto"}
     settings = {spec.name: spec for spec in fields(pack_module("clipstyler.settings").StyleSettings)}
     schema = N["CLIPstylerStyleNetOptimize"].INPUT_TYPES()
     inputs = {**schema["required"], **schema["optional"]}
     assert set(settings) <= set(inputs)
     for name, spec in settings.items():
         options = inputs[name][1]
-        assert options["default"] == spec.default and options["tooltip"] == spec.metadata["help"], name
+        assert options["default"] == node_defaults.get(name, spec.default), name
+        assert options["tooltip"] == spec.metadata["help"], name
         if spec.metadata["low"] is not None and not spec.metadata["strict_low"]:
             assert options["min"] == spec.metadata["low"], name
         if spec.metadata["high"] is not None:
