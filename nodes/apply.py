@@ -32,7 +32,8 @@ class FastStyleApply(io.ComfyNode):
                              tooltip="0: each frame at its own resolution. Otherwise the long side used for the "
                              "pass (e.g. the size the StyleNet was trained at); the result keeps the input's size."),
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
-                               tooltip="auto: half precision on GPUs, fp32 on CPUs."),
+                               tooltip="auto: half precision on GPUs and on CPUs with native bf16 (AMX, AVX512-BF16), "
+                               "fp32 on other CPUs."),
                 *mask_inputs("stylize each frame only inside it; frame i gets mask i of the batch (repeated when "
                              "there are fewer masks), and outside it the frame is unchanged."),
             ],

@@ -33,7 +33,8 @@ class InterpolateStyleNets(io.ComfyNode):
                              tooltip="0: each image at its own resolution; otherwise the long side used for the "
                              "pass (the result keeps the input's size)."),
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
-                               tooltip="auto: half precision on GPUs, fp32 on CPUs."),
+                               tooltip="auto: half precision on GPUs and on CPUs with native bf16 (AMX, AVX512-BF16), "
+                               "fp32 on other CPUs."),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="Every image at every weight, weight-major."),
