@@ -69,6 +69,9 @@ def markdown(rows: list[tuple[str, dict, str]], device_name: str) -> str:
     lines = [f"GPU: {device_name}, torch {torch.__version__}, {datetime.date.today()}", "",
              "| figure | value | peak memory |", "| --- | ---: | ---: |"]
     for label, result, key in rows:
+        if "failed" in result:  # one figure failing (e.g. out of memory) leaves the others to record
+            lines.append(f"| {label} | failed: {result['failed']} | - |")
+            continue
         unit = {"total_s": "s", "frames_per_s": "frames/s", "s_per_step": "s/iteration", "psnr_db": "dB"}[key]
         peak = f"{result['peak_mem_mb'] / 1024:.2f} GB" if "peak_mem_mb" in result else "-"
         lines.append(f"| {label} | {result[key]} {unit} | {peak} |")
@@ -92,7 +95,10 @@ def run(args: argparse.Namespace) -> dict:
     rows = []
     for label, argv, key in figure_commands(args.device, args.quick):
         print(f"-- {label}: python -m bench {' '.join(argv)}", file=sys.stderr, flush=True)
-        result = run_side([sys.executable, "-m", "bench", *argv])
+        try:
+            result = run_side([sys.executable, "-m", "bench", *argv])
+        except SystemExit as failure:  # run_side's message: the command and its exit code
+            result = {"failed": str(failure)}
         rows.append((label, result, key))
         with open(os.path.join(args.out, f"{len(rows):02d}-{argv[0]}.json"), "w") as file:
             json.dump({"label": label, "argv": argv, **result}, file, indent=1)
@@ -103,4 +109,4 @@ def run(args: argparse.Namespace) -> dict:
     with open(os.path.join(args.out, "RESULTS-gpu.md"), "w") as file:
         file.write(table + "\n")
     print(table, flush=True)
-    return {"rows": [(label, result[key]) for label, result, key in rows], "tests": tests}
+    return {"rows": [(label, result.get(key, "failed")) for label, result, key in rows], "tests": tests}
