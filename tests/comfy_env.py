@@ -41,3 +41,16 @@ def load_pack():
     sys.modules[PACK_MODULE] = module
     spec.loader.exec_module(module)
     return module
+
+
+def move_model_folders(tmp_path, monkeypatch) -> None:
+    """Every ComfyUI model folder moved under tmp_path (for one test), as `--base-directory tmp_path` would place
+    them; the caller puts the model files it needs there."""
+    import folder_paths  # importable once require_comfyui() has put ComfyUI on the path
+
+    real = folder_paths.models_dir
+    moved = {name: ([path.replace(real, str(tmp_path)) for path in paths], extensions)
+             for name, (paths, extensions) in folder_paths.folder_names_and_paths.items()}
+    monkeypatch.setattr(folder_paths, "folder_names_and_paths", moved)
+    monkeypatch.setattr(folder_paths, "models_dir", str(tmp_path))
+    monkeypatch.setattr(folder_paths, "filename_list_cache", {})

@@ -12,7 +12,6 @@ import torch
 comfy_env.require_comfyui()
 pack = comfy_env.load_pack()
 
-import folder_paths  # noqa: E402
 from comfy_api.latest import io  # noqa: E402
 
 N = pack.nodes.NODE_CLASS_MAPPINGS
@@ -24,12 +23,7 @@ FAST = dict(steps=2, batch_size=2, crop_size=32, num_views=2, preview_every=1)
 
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch, tiny_clip_file):
-    real = folder_paths.models_dir
-    moved = {name: ([path.replace(real, str(tmp_path)) for path in paths], extensions)
-             for name, (paths, extensions) in folder_paths.folder_names_and_paths.items()}
-    monkeypatch.setattr(folder_paths, "folder_names_and_paths", moved)
-    monkeypatch.setattr(folder_paths, "models_dir", str(tmp_path))
-    monkeypatch.setattr(folder_paths, "filename_list_cache", {})
+    comfy_env.move_model_folders(tmp_path, monkeypatch)
     (tmp_path / "clip").mkdir()
     shutil.copy(tiny_clip_file, tmp_path / "clip" / "tiny_clip.safetensors")
     (tmp_path / "adain").mkdir()

@@ -16,7 +16,6 @@ COMFYUI = comfy_env.require_comfyui()
 pack = comfy_env.load_pack()
 
 import comfy.utils  # noqa: E402  (importable once the pack found ComfyUI)
-import folder_paths  # noqa: E402
 from comfy_api.latest import io  # noqa: E402
 
 N = pack.nodes.NODE_CLASS_MAPPINGS
@@ -42,12 +41,7 @@ def comfyui_composite():
 
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch, tiny_clip_file, vgg_file):
-    real = folder_paths.models_dir
-    moved = {name: ([path.replace(real, str(tmp_path)) for path in paths], extensions)
-             for name, (paths, extensions) in folder_paths.folder_names_and_paths.items()}
-    monkeypatch.setattr(folder_paths, "folder_names_and_paths", moved)
-    monkeypatch.setattr(folder_paths, "models_dir", str(tmp_path))
-    monkeypatch.setattr(folder_paths, "filename_list_cache", {})
+    comfy_env.move_model_folders(tmp_path, monkeypatch)
     for folder, source, name in (("clip", tiny_clip_file, "tiny_clip.safetensors"), ("vgg", vgg_file, VGG19_FILENAME)):
         (tmp_path / folder).mkdir()
         shutil.copy(source, tmp_path / folder / name)

@@ -35,12 +35,7 @@ FAST = dict(steps=3, size=64, crop_size=32, num_crops=4, preview_every=1)
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch, tiny_clip_file, vgg_file):
     """Every ComfyUI model folder moved under tmp_path, as `--base-directory tmp_path` would place them."""
-    real = folder_paths.models_dir
-    moved = {name: ([path.replace(real, str(tmp_path)) for path in paths], extensions)
-             for name, (paths, extensions) in folder_paths.folder_names_and_paths.items()}
-    monkeypatch.setattr(folder_paths, "folder_names_and_paths", moved)
-    monkeypatch.setattr(folder_paths, "models_dir", str(tmp_path))
-    monkeypatch.setattr(folder_paths, "filename_list_cache", {})
+    comfy_env.move_model_folders(tmp_path, monkeypatch)
     (tmp_path / "clip").mkdir()
     shutil.copy(tiny_clip_file, tmp_path / "clip" / "tiny_clip.safetensors")
     (tmp_path / "vgg").mkdir()
