@@ -62,26 +62,27 @@ def load_clip(choice: str, architecture: str) -> StylerCLIP:
         return clip.to(offload_device())
 
 
-def _vgg_path(filename: str) -> str:
-    """The chosen VGG file's path; torchvision's default file is downloaded into models/vgg if it is missing."""
-    path = folder_paths.get_full_path(folders.VGG, filename)
+def _model_file(folder: str, filename: str, released_name: str, download, what: str) -> str:
+    """A file's path in one of ComfyUI's model folders; the released file (released_name) is downloaded into the
+    folder's first path by download(folder) if it is missing, any other missing file is an error."""
+    path = folder_paths.get_full_path(folder, filename)
     if path is not None:
         return path
-    if filename != VGG19_FILENAME:
-        raise CLIPstylerError(f"VGG weights {filename!r} are not in {folders.first_folder(folders.VGG)}")
+    if filename != released_name:
+        raise CLIPstylerError(f"{what} weights {filename!r} are not in {folders.first_folder(folder)}")
     with _weights_errors_for_comfyui():
-        return download_vgg19(folders.first_folder(folders.VGG))
+        return download(folders.first_folder(folder))
+
+
+def _vgg_path(filename: str) -> str:
+    """The chosen VGG file's path; torchvision's default file is downloaded into models/vgg if it is missing."""
+    return _model_file(folders.VGG, filename, VGG19_FILENAME, download_vgg19, "VGG")
 
 
 def adain_path(filename: str, released_name: str) -> str:
     """A file in models/adain; AdaIN's released files are downloaded there if they are missing."""
-    path = folder_paths.get_full_path(folders.ADAIN, filename)
-    if path is not None:
-        return path
-    if filename != released_name:
-        raise CLIPstylerError(f"AdaIN weights {filename!r} are not in {folders.first_folder(folders.ADAIN)}")
-    with _weights_errors_for_comfyui():
-        return download_adain_file(filename, folders.first_folder(folders.ADAIN))
+    return _model_file(folders.ADAIN, filename, released_name,
+                       lambda folder: download_adain_file(filename, folder), "AdaIN")
 
 
 def adain_encoder_path(filename: str = ENCODER_FILENAME) -> str:
