@@ -5,7 +5,20 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from . import apply, fast, flops, gpu, optimize, pairs, precision_ab, profile, reference, report, temporal
+from . import (
+    apply,
+    fast,
+    flops,
+    gpu,
+    optimize,
+    pairs,
+    precision_ab,
+    profile,
+    reference,
+    report,
+    temporal,
+    temporal_cost,
+)
 
 BENCHMARKS = {
     "optimize": (optimize, "time the per-image optimisation loop (train_stylenet)"),
@@ -19,6 +32,7 @@ BENCHMARKS = {
     "flops": (flops, "FLOPs of one step, ours vs the reference, and the floor they set on the time per step"),
     "temporal": (temporal, "flicker: warping error of per-frame, shared and fast stylization, without and with "
                  "the temporal term, with their losses and step times"),
+    "temporal-cost": (temporal_cost, "what the temporal term's extra pass adds to a fast-mode step, timed directly"),
 }
 
 

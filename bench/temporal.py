@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import time
 
 import torch
@@ -80,8 +81,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast-pretrain", type=int, default=100,
                         help="fast mode: Adam steps that first train the random decoder to reconstruct the frames, "
                         "standing in for AdaIN's released decoder (the fast mode's start)")
-    parser.add_argument("--fast-lambda-temporal", type=float, default=1000.0,
+    parser.add_argument("--fast-lambda-temporal", type=float, default=600.0,
                         help="fast mode: weight of the temporal term in the run with it")
+    parser.add_argument("--fast-temporal-crops", type=int, default=FAST_DEFAULTS.temporal_crops,
+                        help="fast mode: crops of each iteration the temporal term uses (0: all)")
+    parser.add_argument("--shared", action=argparse.BooleanOptionalAction, default=True,
+                        help="train the shared nets (--no-shared: only per-frame and fast mode)")
+    parser.add_argument("--timing-pairs", type=int, default=3,
+                        help="step-time ratio from this many alternating short runs without and with the term "
+                        "(medians; 0: from the one long run of each)")
+    parser.add_argument("--timing-steps", type=int, default=6, help="steps of each timing run")
     parser.add_argument("--clip", default=report.DEFAULT_CLIP, help="open_clip architecture, random weights")
     report.add_common_arguments(parser, "image the clip is made from")
 
@@ -166,6 +175,17 @@ def _timed(train, device: torch.device) -> tuple[object, float]:
     start = report.now(device)
     result = train(clock)
     return result, report.step_figures(start, clock.stamps)["s_per_step"]
+
+
+def paired_step_times(train_off, train_on, pairs: int, device: torch.device) -> dict:
+    """Median s/step of short runs without and with the term, alternated (off, on, off, on, ...) so a drift in the
+    machine's speed falls on both; the single long runs' ratio varies by about 10 % from run to run here."""
+    times = {"off": [], "on": []}
+    for _ in range(pairs):
+        for key, train in (("off", train_off), ("on", train_on)):
+            times[key].append(_timed(train, device)[1])
+    off, on = statistics.median(times["off"]), statistics.median(times["on"])
+    return {"off_s_per_step": off, "on_s_per_step": on, "ratio": round(on / off, 4), "runs": times}
 
 
 def _row(name: str, outputs: torch.Tensor, clip_data, scores: list[dict], first: int, s_per_step) -> dict:
@@ -256,18 +276,26 @@ def run(args: argparse.Namespace) -> dict:
         rows["per_frame"] = _row("per frame", outputs, clip_data, scorer(outputs), first, sum(times) / len(times))
         del rows["per_frame"]["warp_error_first"]
 
-    for key, run_settings in (("shared_off", without), ("shared_on", settings)):
+    timing = {}
+    for key, run_settings in (("shared_off", without), ("shared_on", settings)) if args.shared else ():
         (net, _), s_per_step = _timed(lambda clock, s=run_settings: train_stylenet(
             frames, clip, vgg, target, s, device, clock), device)
         outputs = apply_stylenet(net, frames, device, precision=run_settings.precision)
         rows[key] = _row(key, outputs, clip_data, scorer(outputs), first, s_per_step)
+    if args.shared and args.timing_pairs > 0:
+        short = {key: dataclasses.replace(s, steps=args.timing_steps)
+                 for key, s in (("off", without), ("on", settings))}
+        timing["shared"] = paired_step_times(
+            lambda clock: train_stylenet(frames, clip, vgg, target, short["off"], device, clock),
+            lambda clock: train_stylenet(frames, clip, vgg, target, short["on"], device, clock),
+            args.timing_pairs, device)
 
     if args.fast_steps > 0:
         crop = args.fast_crop_size or min(224, args.size)
         fast = FastSettings(steps=args.fast_steps, batch_size=args.fast_batch, crop_size=crop,
                             num_views=args.fast_views, lr=args.fast_lr, seed=settings.seed,
                             precision=settings.precision, temporal_motion=settings.temporal_motion,
-                            temporal_noise=settings.temporal_noise)
+                            temporal_noise=settings.temporal_noise, temporal_crops=args.fast_temporal_crops)
         start_net = random_start(frames, args.fast_pretrain, crop, device, settings.seed)
         for key, weight in (("fast_off", 0.0), ("fast_on", args.fast_lambda_temporal)):
             fast_settings = dataclasses.replace(fast, lambda_temporal=weight)
@@ -275,8 +303,18 @@ def run(args: argparse.Namespace) -> dict:
                 frames, clip, target, start_net, s, device, clock), device)
             outputs = apply_stylenet(net, frames, device, precision=fast_settings.precision)
             rows[key] = _row(key, outputs, clip_data, scorer(outputs), first, s_per_step)
+        if args.timing_pairs > 0:
+            short = {key: dataclasses.replace(fast, steps=args.timing_steps, lambda_temporal=weight)
+                     for key, weight in (("off", 0.0), ("on", args.fast_lambda_temporal))}
+            timing["fast"] = paired_step_times(
+                lambda clock: train_fast_stylenet(frames, clip, target, start_net, short["off"], device, clock),
+                lambda clock: train_fast_stylenet(frames, clip, target, start_net, short["on"], device, clock),
+                args.timing_pairs, device)
 
     figures = compare(rows, first)
+    for mode, paired in timing.items():  # the alternating runs' ratio is the figure; the long runs' stays beside it
+        figures[f"{mode}_step_time_ratio_long_runs"] = figures.pop(f"{mode}_step_time_ratio", None)
+        figures[f"{mode}_step_time_ratio"] = paired["ratio"]
     result = {
         "benchmark": "temporal",
         **figures,
@@ -291,6 +329,8 @@ def run(args: argparse.Namespace) -> dict:
         "steps": settings.steps,
         "lambda_temporal": settings.lambda_temporal,
         "fast_lambda_temporal": args.fast_lambda_temporal if args.fast_steps > 0 else None,
+        "fast_temporal_crops": args.fast_temporal_crops if args.fast_steps > 0 else None,
+        "timing": timing,
         "temporal_motion": settings.temporal_motion,
         "temporal_noise": settings.temporal_noise,
         "clip": args.clip,
@@ -300,5 +340,6 @@ def run(args: argparse.Namespace) -> dict:
     }
     print("== temporal: warping error (Lai et al. 2018), losses and s/step per method ==")
     print_rows(rows)
-    report.emit("temporal (clipstyler.temporal, clipstyler.warping_error)", result, hide=("settings", "rows"))
+    report.emit("temporal (clipstyler.temporal, clipstyler.warping_error)", result,
+                hide=("settings", "rows", "timing"))
     return result

@@ -142,12 +142,19 @@ def _add_apply(commands) -> None:
     _add_device_argument(p)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A mistyped flag gets one line, as every other error here does, not argparse's usage block (its subcommands'
+    parsers are of this class too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     program = os.path.basename(sys.argv[0])  # "clipstyler" (the installed script) or python -m's "__main__.py"
-    parser = argparse.ArgumentParser(prog="python -m clipstyler" if program == "__main__.py" else program,
-                                     description="Text-driven image style transfer "
-                                     "(CLIPstyler, Kwon & Ye, CVPR 2022). Weights download on first use; offline, "
-                                     "see --clip and --vgg.")
+    parser = _Parser(prog="python -m clipstyler" if program == "__main__.py" else program,
+                     description="Text-driven image style transfer (CLIPstyler, Kwon & Ye, CVPR 2022). Weights "
+                     "download on first use; offline, see --clip and --vgg.")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_stylize(commands)
     _add_apply(commands)
@@ -203,9 +210,13 @@ def run_stylize(args) -> None:
     from .image import check_processing_size
     from .image_io import check_image_output, load_image
     from .stylenet_file import check_style_output
+    from .text_checks import check_style_texts
 
     settings = _settings(args)
+    check_style_texts(args.text, args.source_text)  # before the models load
     check_image_output(args.output)  # before the long work: a typo must not cost the result
+    if os.path.realpath(args.output) == os.path.realpath(args.image):
+        raise CLIPstylerError(f"-o {args.output}: the result would replace the input image; give another name")
     if args.save_stylenet:
         check_style_output(args.save_stylenet)
     history = _loss_history(args)
@@ -291,40 +302,12 @@ def write_loss_plot(history, path: str | None, text: str) -> None:
 # --- apply ---------------------------------------------------------------------------------------------------------
 
 
-def plan_outputs(inputs: list[str], output_dir: str) -> list[str]:
-    """One output path per input in output_dir, named after it; never an input's own path, never twice the same.
-
-    Inputs that share a name get _2, _3, ... (logged); an extension that cannot be written becomes .png.
-    """
-    from .image_io import OUTPUT_EXTENSIONS
-
-    sources = {os.path.realpath(path) for path in inputs}
-    planned: list[str] = []
-    taken: set[str] = set()
-    for path in inputs:
-        stem, extension = os.path.splitext(os.path.basename(path))
-        extension = extension if extension.lower() in OUTPUT_EXTENSIONS else ".png"
-        name, number = stem + extension, 1
-        while os.path.realpath(os.path.join(output_dir, name)) in taken:
-            number += 1
-            name = f"{stem}_{number}{extension}"
-        if number > 1:
-            log.warning("two inputs are named %s: writing this one as %s", os.path.basename(path), name)
-        target = os.path.join(output_dir, name)
-        if os.path.realpath(target) in sources:
-            raise CLIPstylerError(
-                f"-o {output_dir}: the result for {path} would replace an input image; choose another folder"
-            )
-        taken.add(os.path.realpath(target))
-        planned.append(target)
-    return planned
-
-
 def run_apply(args) -> None:
     from tqdm import tqdm
 
     from .apply import apply_stylenet
     from .image_io import load_image, save_image
+    from .output_names import plan_outputs
     from .output_paths import check_output_folder
     check_output_folder(args.output_dir, "-o")
     outputs = plan_outputs(args.images, args.output_dir)

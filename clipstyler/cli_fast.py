@@ -23,7 +23,6 @@ from .cli import (
     _settings,
     default_cache,
     log,
-    plan_outputs,
     write_loss_plot,
 )
 from .errors import CLIPstylerError
@@ -57,6 +56,11 @@ def _add_train_fast(commands) -> None:
     p.add_argument("--decoder", metavar="FILE", help="the decoder to start from (default: AdaIN's decoder.pth in the "
                    "cache's adain/ folder, downloaded there if missing)")
     p.add_argument("--random-weights", action="store_true", help="random CLIP, encoder and decoder (testing only)")
+    p.add_argument("--mask", metavar="FILE_OR_FOLDER", help="train only on crops at least half white in the mask: "
+                   "one mask image for every training image, or a folder of one mask per image (in name order); "
+                   "the images must then share one size. Give `apply` the same mask")
+    p.add_argument("--invert-mask", action="store_true", help="train where --mask is black instead")
+    p.add_argument("--feather", type=int, default=0, help="soften the mask's edge over this many px, inside it")
     _add_settings_arguments(p, FastSettings, FAST_FLAGS)
 
 
@@ -121,6 +125,37 @@ def training_files(paths: list[str]) -> list[str]:
     return found
 
 
+def training_masks(path: str, invert: bool, count: int, size: tuple[int, int]):
+    """train-fast's --mask: a (1 or count, H, W) batch at the images' size (H, W) from one mask file, or a folder
+    with one mask per training image (name order)."""
+    import torch
+    import torch.nn.functional as F
+
+    from .mask import load_mask
+
+    files = training_files([path])
+    if os.path.isdir(path) and len(files) != count:
+        raise CLIPstylerError(f"--mask {path}: {len(files)} mask(s) for {count} training image(s); give one mask per "
+                              "image (in name order), or one mask file for all")
+    masks = [load_mask(file, invert) for file in files]
+    return torch.cat([F.interpolate(m[None], size=size, mode="bilinear")[0] if tuple(m.shape[-2:]) != size else m
+                      for m in masks])
+
+
+def one_size_batch(images: list, files: list[str]):
+    """The training images as one (N, 3, H, W) batch, which a mask needs; refused if their sizes differ."""
+    import torch
+
+    sizes = {tuple(image.shape[-2:]) for image in images}
+    if len(sizes) > 1:
+        first = tuple(images[0].shape[-2:])
+        other = next(i for i, image in enumerate(images) if tuple(image.shape[-2:]) != first)
+        raise CLIPstylerError(f"--mask needs training images of one size (e.g. video frames): {files[0]} is "
+                              f"{first[1]}x{first[0]}, {files[other]} is {images[other].shape[-1]}x"
+                              f"{images[other].shape[-2]}")
+    return torch.cat(images)
+
+
 def _start_net(args):
     from .adain import DECODER_FILENAME, FastStyleNet
     from .adain_weights import adain_file, load_fast_stylenet
@@ -133,18 +168,32 @@ def _start_net(args):
 
 
 def run_train_fast(args) -> None:
+    from .text_checks import check_style_texts
+
+    settings = _settings(args, FastSettings)
+    check_style_texts(args.text, args.source_text)  # before the heavy imports and the models
+
     from tqdm import tqdm
 
     from .fast_train import prepare_training_images, train_fast_stylenet
     from .image_io import load_image
+    from .mask import check_feather, training_crop_positions
     from .stylenet_file import TrainedStyle, check_style_output, save_style, weights_digest
     from .text import encode_style_target
 
-    settings = _settings(args, FastSettings)
     check_style_output(args.output)
     history = _loss_history(args)
     files = training_files(args.images)
-    images = prepare_training_images([load_image(path) for path in files], settings)
+    images = [load_image(path) for path in files]
+    region = {}
+    if args.mask:  # checked now, before any model loads
+        images = one_size_batch(images, files)
+        region = {"mask": training_masks(args.mask, args.invert_mask, len(files), tuple(images.shape[-2:])),
+                  "feather": check_feather(args.feather)}
+        work_size = tuple(prepare_training_images(images[:1], settings)[0].shape[-2:])
+        training_crop_positions(images, region["mask"], args.feather, work_size, settings.crop_size)  # not empty
+    else:
+        images = prepare_training_images(images, settings)
     device = _device(args.device)
     log.info("loading AdaIN's encoder and decoder")  # first: the smaller files, and the fast mode's own
     start = _start_net(args)
@@ -152,8 +201,9 @@ def run_train_fast(args) -> None:
     clip = _load_clip(args)
     log.info("encoding the style text %r on %s", args.text, device)
     target = encode_style_target(clip.to(device), args.text, args.source_text)
-    log.info("training the fast StyleNet: %d iterations on %d image(s), %d crops of %d px each, on %s",
-             settings.steps, len(images), settings.batch_size, settings.crop_size, device)
+    log.info("training the fast StyleNet: %d iterations on %d image(s), %d crops of %d px each%s, on %s",
+             settings.steps, len(images), settings.batch_size, settings.crop_size,
+             " inside the mask" if region else "", device)
     with tqdm(total=settings.steps, desc=args.text[:40], unit="it") as bar:
         def on_step(report) -> None:
             bar.update(1)
@@ -162,7 +212,7 @@ def run_train_fast(args) -> None:
             if report.step % 10 == 0 or report.step == report.steps:
                 bar.set_postfix(loss=f"{float(report.losses['total']):.3f}")
 
-        net, _ = train_fast_stylenet(images, clip, target, start, settings, device, on_step)
+        net, _ = train_fast_stylenet(images, clip, target, start, settings, device, on_step, **region)
     style = TrainedStyle(net, target.style_text, target.source_text, clip.name, settings.to_dict(),
                          weights_digest(start.decoder))
     save_style(style, args.output)
@@ -172,6 +222,8 @@ def run_train_fast(args) -> None:
 
 def interpolation_outputs(images: list[str], weights: list[float], output_dir: str) -> list[list[str]]:
     """Per weight, one output path per input: NAME_w0.25.png."""
+    from .output_names import plan_outputs
+
     planned = plan_outputs(images, output_dir)
     return [[f"{os.path.splitext(path)[0]}_w{weight:.2f}.png" for path in planned] for weight in weights]
 

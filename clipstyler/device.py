@@ -51,7 +51,8 @@ def resolve_device(device: torch.device | str) -> torch.device:
             )
     elif device.type == "mps":
         if not torch.backends.mps.is_available():
-            raise CLIPstylerError(f"device 'mps': Apple's Metal backend is not available here; {_USE_INSTEAD}")
+            raise CLIPstylerError("device 'mps': Apple's Metal backend is not available here (it needs an Apple "
+                                  "silicon Mac and a torch with MPS); use cpu, or cuda where there is an NVIDIA GPU")
         _warn_without_mps_fallback(os.environ.get(MPS_FALLBACK, ""))
     return device
 

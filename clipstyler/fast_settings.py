@@ -41,9 +41,14 @@ class FastSettings:
     precision: str = setting("fp32", "fp32 is the exact reference. auto: bf16 or fp16 on GPUs, bf16 on CPUs with "
                              "native bf16 (AMX, AVX512-BF16), fp32 elsewhere.", choices=PRECISIONS)
     # Our addition for video, not the paper's (clipstyler/temporal.py); 0 leaves every step exactly the paper's.
-    lambda_temporal: float = setting(0.0, TEMPORAL_HELP.format(recommended="1000"), low=0.0, advanced=True)
+    lambda_temporal: float = setting(0.0, TEMPORAL_HELP.format(recommended="600"), low=0.0, advanced=True)
     temporal_motion: float = setting(4.0, TEMPORAL_MOTION_HELP, low=0.0, high=64.0, advanced=True)
     temporal_noise: float = setting(0.01, TEMPORAL_NOISE_HELP, low=0.0, high=0.5, advanced=True)
+    # The term is a mean over training images, so a subset of each batch estimates the same term; one crop keeps
+    # its extra encoder-decoder pass to a quarter of the paper's batch of 4 (bench/RESULTS.md, "Temporal").
+    temporal_crops: int = setting(1, "Video: how many of each iteration's crops the temporal term warps and "
+                                  "stylizes again (0 = all). The term is a mean over images, so one crop estimates "
+                                  "the same term at a fraction of the extra pass's cost.", low=0, advanced=True)
 
     def __post_init__(self) -> None:
         validate_fields(self)

@@ -235,6 +235,7 @@ def train_fast_stylenet(
     scaler = grad_scaler(precision, device)
     objective = FastObjective(clip, target, settings, precision, device)
     temporal = temporal_regulariser(settings)  # None unless lambda_temporal > 0 (video; not the paper's)
+    used = settings.temporal_crops or settings.batch_size  # the first crops of each batch (they are random)
     generator = torch.Generator().manual_seed(settings.seed)
     order = ImageOrder(len(training_images), generator)
     sizes = [tuple(image.shape[-2:]) for image in training_images]
@@ -251,7 +252,7 @@ def train_fast_stylenet(
         optimizer.zero_grad(set_to_none=True)
         output = net(content)
         losses = objective.backward(net, output, content_features, sources, batch.views.to(device), scaler.scale,
-                                    None if temporal is None else temporal(net, content, output))
+                                    None if temporal is None else temporal(net, content[:used], output[:used]))
         scaler.step(optimizer)
         scaler.update()
         if callback is not None:

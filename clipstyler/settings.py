@@ -7,6 +7,7 @@ the command line's flags and its --help read them from here.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import SettingError
@@ -110,9 +111,24 @@ class StyleSettings:
 
 
 def validate_fields(settings) -> None:
-    """Check every field of a settings dataclass declared with `setting(...)` against its type and range."""
+    """Check every field of a settings dataclass declared with `setting(...)` against its type and range; numbers of
+    other numeric types (numpy's int64, float32) become the field's int or float."""
     for spec in fields(settings):
-        _check(spec, getattr(settings, spec.name))
+        value = _plain_number(spec, getattr(settings, spec.name))
+        object.__setattr__(settings, spec.name, value)  # frozen dataclasses too: this is their __post_init__
+        _check(spec, value)
+
+
+def _plain_number(spec, value):
+    """value as a Python int or float where the field is one and value is an exact number of another type."""
+    kind = type(spec.default)
+    if isinstance(value, bool) or type(value) in (int, float) or kind not in (int, float):
+        return value
+    if kind is int and isinstance(value, numbers.Integral):
+        return int(value)
+    if kind is float and isinstance(value, numbers.Real):
+        return float(value)
+    return value
 
 
 def _check(spec, value) -> None:

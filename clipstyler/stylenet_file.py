@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from . import stylenet as stylenet_module
 from .adain import FastStyleNet
 from .atomic_write import atomic_write
 from .errors import CLIPstylerError
 from .output_paths import check_output_file
+from .stable_safetensors import stable_safetensors_bytes
 from .stylenet import StyleNet
 
 FORMAT = "clipstyler.stylenet"
@@ -79,8 +79,9 @@ def save_style(style: TrainedStyle, path: str) -> str:
     check_style_output(path)
     metadata = style.metadata()
     tensors = {k: v.detach().cpu().contiguous() for k, v in style.stylenet.state_dict().items()}
-    with atomic_write(path) as temporary:
-        save_file(tensors, temporary, metadata=metadata)
+    data = stable_safetensors_bytes(tensors, metadata)  # the same bytes for the same style (reproducible runs)
+    with atomic_write(path) as temporary, open(temporary, "wb") as file:
+        file.write(data)
     return path
 
 

@@ -10,12 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from .clip.model import StylerCLIP
-from .errors import CLIPstylerError
 from .templates import IMAGENET_TEMPLATES
+from .text_checks import DEFAULT_SOURCE_TEXT, check_style_texts
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SOURCE_TEXT = "a Photo"
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,7 @@ def encode_style_target(
     templates: Sequence[str] = IMAGENET_TEMPLATES,
 ) -> StyleTarget:
     """Encode the style and source texts into a StyleTarget."""
-    style_text, source_text = style_text.strip(), source_text.strip()
-    if not style_text:
-        raise CLIPstylerError("style text is empty: type the style you want, e.g. 'oil painting by Van Gogh'")
-    if not source_text:
-        raise CLIPstylerError(
-            f"source text is empty: describe the input's current look (default {DEFAULT_SOURCE_TEXT!r})"
-        )
-    if style_text == source_text:
-        raise CLIPstylerError("style text and source text are the same, so there is no direction to move in")
+    style_text, source_text = check_style_texts(style_text, source_text)
     notes = tuple(note for note in (overflow_warning(clip, t, templates) for t in (style_text, source_text)) if note)
     for note in notes:
         log.warning(note)

@@ -29,12 +29,14 @@ log = logging.getLogger("clipstyler")
 EVERYDAY = ("steps", "batch_size", "seed", "precision")
 # Settings added after workflows were saved: optional inputs, so old workflows and API prompts still run (defaults).
 LATER_SETTINGS = ("lambda_temporal", "temporal_motion", "temporal_noise")
+# Added after the mask inputs: they go after feather, so that widget keeps its place in saved workflows.
+AFTER_MASK = ("temporal_crops",)
 
 
 class TrainFastStyleNet(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        others = [spec.name for spec in fields(FastSettings) if spec.name not in EVERYDAY]
+        others = [spec.name for spec in fields(FastSettings) if spec.name not in EVERYDAY + AFTER_MASK]
         return io.Schema(
             node_id="CLIPstylerTrainFastStyleNet",
             display_name="Train Fast StyleNet (CLIPstyler)",
@@ -64,7 +66,8 @@ class TrainFastStyleNet(io.ComfyNode):
                 *(setting_input(name, settings_class=FastSettings, optional=name in LATER_SETTINGS)
                   for name in others),
                 *mask_inputs("train only on crops it covers at least half of (give Fast Style Apply the mask "
-                             "too). An all-zero mask is an error here: nothing to train on."),  # last: see mask_inputs
+                             "too). An all-zero mask is an error here: nothing to train on."),  # see mask_inputs
+                *(setting_input(name, settings_class=FastSettings, optional=True) for name in AFTER_MASK),
             ],
             outputs=[StyleNetType.Output(display_name="stylenet", tooltip="The trained fast StyleNet: apply it with "
                                          "Fast Style Apply, save it with Save StyleNet.")],

@@ -1,7 +1,7 @@
 """The optional mask and feather inputs shared by StyleNet Optimize, Train Fast StyleNet and Fast Style Apply.
 
 They come after every input the nodes had before, so saved workflows keep their widget values: the MASK socket
-is not a widget, the feather Int is one and stays the last widget.
+is not a widget, the feather Int is one; widgets added since go after it (Train Fast StyleNet's temporal_crops).
 """
 
 from __future__ import annotations

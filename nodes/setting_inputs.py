@@ -34,6 +34,7 @@ _WIDGETS = {
     "lambda_temporal": (1e6, 1.0),
     "temporal_motion": (None, 0.5),
     "temporal_noise": (None, 0.001),
+    "temporal_crops": (64, 1),
     # FastSettings' own
     "lr_decay": (1.0, 1e-5),
     "batch_size": (64, 1),

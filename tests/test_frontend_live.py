@@ -69,8 +69,8 @@ def queue(browser: Chromium, node_id: str, widgets: dict) -> tuple[str, list[str
     }})()""")
 
 
-def test_the_loss_curve_is_drawn_in_the_node_kept_after_the_run_and_cleared_by_the_next(chromium, server,  # noqa: F811
-                                                                                        tmp_path):
+def test_the_loss_curve_is_drawn_kept_after_the_run_and_a_reload_sharp_when_zoomed_and_cleared_by_the_next(
+        chromium, server, tmp_path):  # noqa: F811
     server.post("/settings/Comfy.TutorialCompleted", True)  # no first-visit template browser over the graph
     workflow = json.load(open(os.path.join(REPO, "example_workflows", WORKFLOW)))
     with Chromium(chromium, str(tmp_path / "profile")) as browser:
@@ -116,6 +116,32 @@ def test_the_loss_curve_is_drawn_in_the_node_kept_after_the_run_and_cleared_by_t
         browser.evaluate("new Promise((resolve) => setTimeout(resolve, 1000))")
         state = browser.evaluate(curve_state(node_id))
         assert state["positions"] == [1, 2, 3, 4, 5, 6] and state["coloured"] > 50, state
+
+        # Zoomed in, the curve is redrawn with more pixels (sharp), at the same place in the node.
+        zoomed = browser.evaluate(f"""(async () => {{
+          const app = {APP}, node = app.graph.getNodeById({json.dumps(node_id)});
+          app.canvas.ds.scale = 2;
+          app.canvas.centerOnNode(node);
+          app.canvas.setDirty(true, true);
+          for (let i = 0; i < 10; i++) await new Promise((resolve) => requestAnimationFrame(resolve));
+          const canvas = node.clipstylerLossCurve.canvas, box = canvas.getBoundingClientRect();
+          return {{size: [canvas.width, canvas.height], layout: [canvas.clientWidth, canvas.clientHeight],
+                   shown: [box.width, box.height]}};
+        }})()""")
+        ratio = zoomed["shown"][0] / zoomed["layout"][0]
+        assert ratio > 1.5, zoomed  # the front end scaled the widget with the canvas
+        assert zoomed["size"][0] == pytest.approx(zoomed["shown"][0], abs=2), (zoomed, state)  # one pixel each
+
+        # The final curve survives a reload: the page restores its workflow, the node its saved curve.
+        browser.evaluate(f"{APP}.canvas.ds.scale = 1")
+        browser.evaluate("new Promise((resolve) => setTimeout(resolve, 1500))")  # the front end saves its workflow
+        browser.navigate(server.url)
+        browser.wait_for(f"window.comfyAPI?.app?.app?.vueAppReady && {APP}.graph?.getNodeById({json.dumps(node_id)})"
+                         "?.clipstylerLossCurve?.final", timeout=60, what="the curve restored after a reload")
+        restored = browser.evaluate(curve_state(node_id))
+        assert restored["positions"] == [1, 2, 3, 4, 5, 6] and restored["promptId"] == second, restored
+        assert restored["names"] == state["names"] and restored["coloured"] > 50 and restored["widgets"] == 1
+        assert restored["savedValues"] == saved_before  # in the node's properties, not its widget values
 
         folder = os.environ.get("CLIPSTYLER_SCREENSHOTS") or str(tmp_path)
         os.makedirs(folder, exist_ok=True)

@@ -1,12 +1,16 @@
 // CLIPstyler: the loss curve (the total and each term, log scale) inside StyleNet Optimize and Train Fast StyleNet,
 // drawn from the "clipstyler.losses" messages the node sends with each preview (nodes/loss_curve.py). The curve
-// appears with the first message, stays after the run, and is cleared when that node runs again. Plain canvas 2D.
+// appears with the first message, stays after the run (kept in the node's properties, so a page reload or a saved
+// workflow shows it again), and is cleared when that node runs again. Plain canvas 2D, redrawn at the canvas's zoom.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const EVENT = "clipstyler.losses";
 const NODE_TYPES = new Set(["CLIPstylerStyleNetOptimize", "CLIPstylerTrainFastStyleNet"]);
 const WIDGET_NAME = "loss_curve";
+const PROPERTY = "clipstyler_loss_curve"; // the last curve, in the node's properties (not in its widget values)
+const MAX_SAVED_POINTS = 400; // longer curves are thinned (every k-th point and the last) before saving
+const MAX_ZOOM_DETAIL = 4; // the canvas gets at most this many pixels per CSS pixel from the canvas's zoom
 const HEIGHT = 200; // the curve's height in the node, px at zoom 1
 // clipstyler/loss_plot.py's colours (the CLI's --plot), but a light total on this dark background.
 const COLOURS = { total: "#eeeeee", patch: "#d62728", dir: "#1f77b4", content: "#2ca02c", tv: "#9467bd",
@@ -21,13 +25,15 @@ function colours(names) {
   return Object.fromEntries(names.map((name) => [name, COLOURS[name] ?? next()]));
 }
 
-// The node's curve: its points and a canvas in a DOM widget, made when the first message for the node arrives.
-function curveOf(node) {
+// The node's curve: its points and a canvas in a DOM widget, made when the first message for the node arrives, or
+// when a workflow with a saved curve loads (restoring: the node's saved size already has room for it).
+function curveOf(node, restoring = false) {
   if (node.clipstylerLossCurve) return node.clipstylerLossCurve;
   const canvas = document.createElement("canvas");
   canvas.className = "clipstyler-loss-curve";
   canvas.style.cssText = "display:block;width:100%;height:100%;";
-  const curve = { canvas, points: [], names: [], runs: 1, steps: 1, promptId: null, final: false, messages: 0 };
+  const curve = { canvas, node, points: [], names: [], runs: 1, steps: 1, promptId: null, final: false, messages: 0,
+                  detail: 0 };
   node.clipstylerLossCurve = curve;
   if (typeof node.addDOMWidget === "function") {
     const widget = node.addDOMWidget(WIDGET_NAME, "clipstyler_loss_curve", canvas, {
@@ -41,14 +47,66 @@ function curveOf(node) {
     if (widget) widget.serialize = false;
     // Room for the curve below the widgets, keeping what the node had for its preview image.
     const size = node.computeSize?.();
-    if (size && node.size) node.setSize?.([Math.max(node.size[0], size[0]), Math.max(node.size[1] + HEIGHT, size[1])]);
+    const room = restoring ? 0 : HEIGHT;
+    if (size && node.size) node.setSize?.([Math.max(node.size[0], size[0]), Math.max(node.size[1] + room, size[1])]);
   }
   if (typeof ResizeObserver === "function") new ResizeObserver(() => draw(curve)).observe(canvas);
   return curve;
 }
 
+// Zooming scales the canvas element (a CSS transform on it or a container) without resizing it, after the graph
+// has drawn: watch the style of the canvas and its containers, and redraw with more pixels when the zoom changed.
+function watchZoom(curve) {
+  if (curve.zoomWatch || !curve.canvas.isConnected || typeof MutationObserver !== "function") return;
+  curve.zoomWatch = new MutationObserver(() => {
+    if (Math.abs(pixelRatio(curve.canvas) - curve.detail) > 0.01 * curve.detail) draw(curve);
+  });
+  for (let element = curve.canvas; element && element !== document.body; element = element.parentElement) {
+    curve.zoomWatch.observe(element, { attributes: true, attributeFilter: ["style"] });
+  }
+}
+
+// Device pixels per CSS pixel of the canvas as shown: the screen's density times the canvas's zoom (capped).
+function pixelRatio(canvas) {
+  const zoom = canvas.clientWidth ? canvas.getBoundingClientRect().width / canvas.clientWidth : 1;
+  const detail = Math.min(MAX_ZOOM_DETAIL, Math.max(1, Number.isFinite(zoom) ? zoom : 1));
+  return (window.devicePixelRatio || 1) * detail;
+}
+
 function clear(curve, promptId) {
   Object.assign(curve, { points: [], names: [], promptId, final: false, messages: 0 });
+  if (curve.node.properties) delete curve.node.properties[PROPERTY];
+}
+
+// The curve as the node's properties keep it: thinned to MAX_SAVED_POINTS, the last point always kept.
+function save(curve) {
+  const every = Math.ceil(curve.points.length / MAX_SAVED_POINTS);
+  const points = curve.points.filter((_, i) => i % every === 0 || i === curve.points.length - 1);
+  const { promptId, runs, steps, final, names, messages } = curve;
+  curve.node.properties ??= {};
+  curve.node.properties[PROPERTY] = { promptId, runs, steps, final, names, messages, points };
+}
+
+// Tell the front end's change tracker that the graph changed (it has no event for properties), so the workflow it
+// keeps for a reload, and marks as modified, holds the final curve.
+function noteChange() {
+  try {
+    app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.checkState?.();
+  } catch (error) {
+    console.warn("CLIPstyler: could not note the loss curve in the workflow", error);
+  }
+}
+
+function restore(node) {
+  const saved = node.properties?.[PROPERTY];
+  if (!Array.isArray(saved?.points) || !saved.points.length) return;
+  const curve = curveOf(node, true);
+  const points = saved.points.filter((p) => Number.isFinite(p?.x) && p.losses && typeof p.losses === "object")
+    .map((p) => ({ run: p.run | 0, x: p.x, losses: p.losses }));
+  const names = Array.isArray(saved.names) ? saved.names.filter((n) => typeof n === "string") : [];
+  Object.assign(curve, { points, names, runs: Math.max(1, saved.runs | 0), steps: Math.max(1, saved.steps | 0),
+                         promptId: saved.promptId ?? null, final: Boolean(saved.final), messages: saved.messages | 0 });
+  draw(curve);
 }
 
 function add(curve, message) {
@@ -97,7 +155,9 @@ function lastValue(curve, name) {
 }
 
 function draw(curve) {
-  const canvas = curve.canvas, ratio = window.devicePixelRatio || 1; // sharp on high-density screens
+  const canvas = curve.canvas, ratio = pixelRatio(canvas); // sharp on high-density screens and when zoomed in
+  curve.detail = ratio;
+  watchZoom(curve);
   const width = Math.max(1, Math.round(canvas.clientWidth)), height = Math.max(1, Math.round(canvas.clientHeight));
   if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
   if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
@@ -216,7 +276,9 @@ app.registerExtension({
       if (!node) return; // a node of another workflow, or inside a subgraph: nothing here to draw on
       const curve = curveOf(node);
       add(curve, detail);
+      save(curve);
       draw(curve);
+      if (curve.final) noteChange();
       app.graph?.setDirtyCanvas?.(true, true);
     });
     // A new run of the node: its old curve goes at once (the first message of the run starts the new one).
@@ -226,5 +288,8 @@ app.registerExtension({
       clear(curve, null);
       draw(curve);
     });
+  },
+  loadedGraphNode(node) { // a workflow loaded (also the page's own on reload): show the curve it saved
+    if (NODE_TYPES.has(node.comfyClass ?? node.type)) restore(node);
   },
 });

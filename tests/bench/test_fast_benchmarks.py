@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bench import apply, fast, precision_ab
+from bench import apply, fast, precision_ab, temporal_cost
 from bench.__main__ import parse_args
 
 
@@ -26,3 +26,11 @@ def test_psnr():
     a = torch.zeros(1, 3, 4, 4)
     assert precision_ab.psnr(a, a) == math.inf
     assert precision_ab.psnr(a + 0.1, a) == pytest.approx(20.0, abs=1e-5)  # mse 0.01
+
+
+def test_temporal_cost_times_the_terms_extra_pass_for_some_and_all_crops():
+    result = temporal_cost.run(parse_args(["temporal-cost", "--crop-size", "16", "--batch", "3", "--views", "1",
+                                           "--temporal-crops", "1", "--steps", "2", "--reps", "1", "--clip", "RN50"]))
+    assert result["temporal_crops"] == 1 and result["batch"] == 3 and result["step_s"] > 0
+    assert 0 < result["extra_s"] and 0 < result["extra_s_all_crops"]
+    assert result["step_time_ratio"] == pytest.approx(1 + result["extra_s"] / result["step_s"], abs=1e-3)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from clipstyler.adain import FastStyleNet
 from clipstyler.apply import apply_stylenet, auto_chunk_size
 from clipstyler.errors import CLIPstylerError
 from clipstyler.stylenet import build_stylenet
@@ -74,10 +75,14 @@ def test_auto_chunk_size_follows_the_pixel_budget():
 
 
 @pytest.mark.parametrize("height, width", [(1, 1), (8, 8), (4, 200), (3, 17)])
-def test_images_smaller_than_the_networks_need_are_padded_and_come_back_whole(height, width):
-    """StyleNet's instance norms need more than one value at 1/8 size: tiny frames are padded, then cropped."""
+@pytest.mark.parametrize("kind", ["unet", "adain"])
+def test_images_smaller_than_the_networks_need_are_padded_and_come_back_whole(height, width, kind):
+    """Instance norms need more than one value at the nets' smallest scale (1/8): tiny frames are padded, then
+    cropped; for both kinds of net (the U-Net StyleNet and the fast mode's AdaIN encoder-decoder)."""
+    torch.manual_seed(0)
+    net = build_stylenet(seed=0) if kind == "unet" else FastStyleNet()
     frames = torch.rand(2, 3, height, width)
-    out = apply_stylenet(build_stylenet(seed=0), frames)
+    out = apply_stylenet(net, frames)
     assert out.shape == (2, 3, height, width) and torch.isfinite(out).all()
 
 

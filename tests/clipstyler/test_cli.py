@@ -90,6 +90,46 @@ def test_errors_name_the_flag_in_one_line(tmp_path, photo, capsys, arguments, me
     assert message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("command", ["stylize", "train-fast"])
+@pytest.mark.parametrize("text, source, problem", [("  ", "a Photo", "style text is empty"),
+                                                   ("fire", " ", "source text is empty"),
+                                                   ("fire", "fire", "are the same")])
+def test_empty_or_equal_texts_are_refused_before_any_model_loads(tmp_path, photo, no_model_loading, monkeypatch,
+                                                                 capsys, command, text, source, problem):
+    from clipstyler import adain_weights
+
+    monkeypatch.setattr(adain_weights, "load_fast_stylenet", lambda *a: pytest.fail("loaded AdaIN first"))
+    output = str(tmp_path / ("o.png" if command == "stylize" else "s.safetensors"))
+    assert main([command, str(photo), text, "-o", output, "--source-text", source]) == 2
+    assert problem in error_of(capsys)
+
+
+def test_stylize_never_writes_over_its_input(tmp_path, photo, no_model_loading, capsys):
+    before = photo.read_bytes()
+    assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "." / photo.name)]) == 2
+    assert "the result would replace the input image; give another name" in error_of(capsys)
+    assert photo.read_bytes() == before
+
+
+@pytest.mark.parametrize("arguments, flag", [(["--steps", "2.5"], "argument --steps: invalid int value: '2.5'"),
+                                             (["--bogus"], "unrecognized arguments: --bogus"),
+                                             (["--precision", "fp8"], "argument --precision: invalid choice")])
+def test_mistyped_flags_are_one_line_too(tmp_path, photo, capsys, arguments, flag):
+    with pytest.raises(SystemExit) as exit_:
+        main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), *arguments])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and flag in err and err.count("\n") == 1 and "usage" not in err
+    assert err.rstrip().endswith(" --help)")
+
+
+def test_a_style_text_too_long_for_clip_is_warned_about(tmp_path, photo, models, caplog):
+    text = "a beautiful oil painting of a stormy sea " * 12
+    with caplog.at_level("INFO", logger="clipstyler"):
+        assert main(["stylize", str(photo), text, "-o", str(tmp_path / "o.png"), *models, *FAST]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "is too long for CLIP" in warnings[0] and "CLIP reads 77" in warnings[0]
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU")
 def test_cuda_without_a_gpu_is_one_line(tmp_path, photo, capsys, no_model_loading):
     assert main(["stylize", str(photo), "fire", "-o", str(tmp_path / "o.png"), "--device", "cuda"]) == 2
@@ -147,6 +187,30 @@ def test_ctrl_c_is_one_line_and_leaves_no_file(tmp_path, photo, models, capsys, 
     assert not (tmp_path / "o.png").exists()
 
 
+def test_a_real_ctrl_c_while_optimising_ends_in_one_line_with_no_file(tmp_path, photo, models):
+    """SIGINT, as a terminal's Ctrl-C sends it, to a real process in the middle of its steps."""
+    import signal
+    import time
+
+    outputs = [tmp_path / "o.png", tmp_path / "s.safetensors"]
+    command = [sys.executable, "-m", "clipstyler", "stylize", str(photo), "fire", "-o", str(outputs[0]),
+               "--save-stylenet", str(outputs[1]), *models, *FAST, "--steps", "100000"]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": REPO})
+    seen = []
+    for line in process.stderr:  # the log says when the steps begin
+        seen.append(line)
+        if line.startswith("optimising:"):
+            break
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    seen += process.stderr.read().splitlines(keepends=True)
+    assert process.wait(timeout=60) == 130, "".join(seen)
+    err = "".join(seen)
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: files already written")
+    assert not any(path.exists() for path in outputs) and not list(tmp_path.glob(".*partial"))
+
+
 @pytest.fixture
 def style_file(tmp_path):
     return save_style(TrainedStyle(build_stylenet(ngf=8, seed=0), "fire"), str(tmp_path / "fire.safetensors"))
@@ -171,8 +235,19 @@ def test_apply_gives_inputs_with_the_same_name_their_own_outputs(tmp_path, style
                      "-o", str(out), "--device", "cpu"]) == 0
     assert sorted(os.listdir(out)) == ["f.png", "f_2.png"]
     assert Image.open(out / "f.png").size == (20, 20)
-    assert "writing this one as f_2.png" in caplog.text and "will be replaced" in caplog.text
+    assert "writing the one of" in caplog.text and "as f_2.png" in caplog.text and "will be replaced" in caplog.text
     assert f"wrote 2 image(s) to {out}" in caplog.text
+
+
+def test_inputs_written_under_the_same_name_are_told_apart_by_that_name(tmp_path, style_file, caplog):
+    """f.png and f.gif both become f.png (gif is not written): the warning names the result, f.png."""
+    Image.new("RGB", (12, 12)).save(tmp_path / "f.png")
+    Image.new("RGB", (12, 12)).save(tmp_path / "f.gif")
+    with caplog.at_level("INFO", logger="clipstyler"):
+        assert main(["apply", style_file, str(tmp_path / "f.png"), str(tmp_path / "f.gif"), "-o",
+                     str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["f.png", "f_2.png"]
+    assert f"two results would be named f.png: writing the one of {tmp_path / 'f.gif'} as f_2.png" in caplog.text
 
 
 def test_apply_writes_png_for_inputs_in_formats_it_cannot_write(tmp_path, style_file):
@@ -303,6 +378,80 @@ def test_train_fast_errors_name_its_flags(tmp_path, adain_dir, tiny_clip_file, c
     assert code == 2 and "--crop-size" in error_of(capsys)
     assert main(["train-fast", str(tmp_path / "nothing"), "fire", "-o", str(tmp_path / "s.safetensors")]) == 2
     assert "no such file or folder" in error_of(capsys)
+
+
+def mask_frames(tmp_path, count=3, size=(64, 48)):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for number in range(count):
+        Image.new("RGB", size, (60 * number, 100, 200)).save(frames / f"f{number}.png")
+    return frames
+
+
+def left_half_white(path, size=(64, 48)):
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    mask[:, : size[0] // 2] = 255
+    Image.fromarray(mask).save(path)
+    return path
+
+
+def test_train_fast_mask_from_a_file_or_a_folder_reaches_the_training(tmp_path, adain_dir, tiny_clip_file,
+                                                                       monkeypatch):
+    from clipstyler import fast_train
+
+    calls, train = [], fast_train.train_fast_stylenet
+
+    def recording(images, *args, **kwargs):
+        calls.append((images, kwargs))
+        return train(images, *args, **kwargs)
+
+    monkeypatch.setattr(fast_train, "train_fast_stylenet", recording)
+    frames = mask_frames(tmp_path)
+    mask = left_half_white(tmp_path / "mask.png")
+    common = ["--cache-dir", str(adain_dir.parent), "--clip", tiny_clip_file, *FAST_TRAIN, "--crop-size", "24"]
+    style = tmp_path / "s.safetensors"
+    assert main(["train-fast", str(frames), "fire", "-o", str(style), "--mask", str(mask), "--feather", "2",
+                 *common]) == 0
+    images, kwargs = calls[-1]
+    assert images.shape == (3, 3, 48, 64) and kwargs["feather"] == 2
+    assert kwargs["mask"].shape == (1, 48, 64)
+    assert kwargs["mask"][0, :, :32].min() == 1 and kwargs["mask"][0, :, 32:].max() == 0
+    assert load_style(str(style)).kind == "adain"
+
+    assert main(["train-fast", str(frames), "fire", "-o", str(style), "--mask", str(mask), "--invert-mask",
+                 *common]) == 0
+    assert calls[-1][1]["mask"][0, :, 32:].min() == 1 and calls[-1][1]["mask"][0, :, :32].max() == 0
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for number in range(3):  # one per frame, at half the frames' size: resized to them
+        left_half_white(folder / f"m{number}.png", (32, 24))
+    assert main(["train-fast", str(frames), "fire", "-o", str(style), "--mask", str(folder), *common]) == 0
+    masks = calls[-1][1]["mask"]
+    assert masks.shape == (3, 48, 64) and masks[:, :, :15].min() == 1 and masks[:, :, 33:].max() == 0
+
+
+def test_train_fast_mask_errors_come_before_any_model_loads(tmp_path, no_model_loading, monkeypatch, capsys):
+    from clipstyler import adain_weights
+
+    monkeypatch.setattr(adain_weights, "load_fast_stylenet", lambda *a: pytest.fail("loaded AdaIN first"))
+    frames = mask_frames(tmp_path)
+    out = ["-o", str(tmp_path / "s.safetensors"), *FAST_TRAIN, "--crop-size", "24"]
+    black = tmp_path / "black.png"
+    Image.new("L", (64, 48), 0).save(black)
+    assert main(["train-fast", str(frames), "fire", "--mask", str(black), *out]) == 2
+    assert "zero everywhere" in error_of(capsys)
+
+    two = tmp_path / "two"
+    two.mkdir()
+    for number in range(2):
+        left_half_white(two / f"m{number}.png")
+    assert main(["train-fast", str(frames), "fire", "--mask", str(two), *out]) == 2
+    assert "2 mask(s) for 3 training image(s)" in error_of(capsys)
+
+    Image.new("RGB", (50, 48)).save(frames / "other.png")
+    assert main(["train-fast", str(frames), "fire", "--mask", str(black), *out]) == 2
+    assert "--mask needs training images of one size" in (err := error_of(capsys)) and "50x48" in err
 
 
 def test_offline_adain_explains_where_the_files_go(tmp_path, photo, tiny_clip_file, capsys, monkeypatch):

@@ -35,8 +35,9 @@ def test_cuda_index_beyond_the_gpus():
 
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without Metal")
 def test_mps_without_metal():
-    with pytest.raises(CLIPstylerError, match="Metal backend is not available"):
+    with pytest.raises(CLIPstylerError, match="Metal backend is not available") as error:
         resolve_device("mps")
+    assert "or mps" not in str(error.value) and "use cpu" in str(error.value)
 
 
 @pytest.mark.parametrize("setting, warned", [(None, True), ("0", True), ("1", False)])

@@ -49,6 +49,7 @@ def test_bad_comfyui_images_name_the_input(images, message):
     (torch.rand(2, 1, 8, 8), r"\(batch, 3, height, width\)"),
     (torch.rand(1, 3, 8, 8) * 255, "divide 0-255 values by 255"),
     (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
+    (torch.full((1, 3, 8, 8), float("inf")), "infinite"),
     (torch.zeros(0, 3, 8, 8), "empty batch"),
     (torch.zeros(1, 3, 8, 8, dtype=torch.int32), "float"),
 ])

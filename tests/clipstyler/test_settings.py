@@ -44,6 +44,18 @@ def test_bad_values_are_refused_naming_the_setting(field, value, problem):
     assert isinstance(error.value, CLIPstylerError)
 
 
+def test_numpy_numbers_are_taken_as_python_numbers():
+    import numpy as np
+
+    s = StyleSettings(steps=np.int64(5), lr=np.float32(0.25), seed=np.uint8(3), lambda_tv=np.int32(1))
+    assert (s.steps, s.lr, s.seed, s.lambda_tv) == (5, 0.25, 3, 1.0)
+    assert (type(s.steps), type(s.lr), type(s.seed), type(s.lambda_tv)) == (int, float, int, float)
+    with pytest.raises(SettingError, match=r"steps must be a whole number, got np.float64\(2.5\)"):
+        StyleSettings(steps=np.float64(2.5))
+    with pytest.raises(SettingError, match="lr must be a finite number, got nan"):
+        StyleSettings(lr=np.float32("nan"))
+
+
 def test_a_front_end_can_name_its_own_control():
     with pytest.raises(SettingError) as error:
         StyleSettings(num_crops=0)

@@ -168,7 +168,11 @@ def test_off_by_default_and_last_among_the_fields(settings_class):
 
     s = settings_class()
     assert (s.lambda_temporal, s.temporal_motion, s.temporal_noise) == (0.0, 4.0, 0.01)
-    assert [f.name for f in fields(settings_class)][-3:] == ["lambda_temporal", "temporal_motion", "temporal_noise"]
+    temporal = ["lambda_temporal", "temporal_motion", "temporal_noise"]
+    if settings_class is FastSettings:
+        temporal.append("temporal_crops")
+        assert s.temporal_crops == 1
+    assert [f.name for f in fields(settings_class)][-len(temporal):] == temporal
 
 
 # --- in training ---------------------------------------------------------------------------------------------------
@@ -275,6 +279,29 @@ def test_fast_training_reports_the_term_only_when_on(clip, target):
     _, on = train_fast_stylenet(frames, clip, target, start, FastSettings(**base, lambda_temporal=5.0), "cpu")
     assert "temporal" not in off and on["temporal"] > 0
     assert on["total"] == pytest.approx(off["total"] + 5.0 * on["temporal"], rel=1e-5)
+
+
+@pytest.mark.parametrize("temporal_crops, seen", [(1, 1), (2, 2), (0, 3), (5, 3)])
+def test_fast_training_warps_the_first_temporal_crops_of_each_batch(clip, target, monkeypatch, temporal_crops, seen):
+    """temporal_crops k: the term on the first k crops of each batch of 3 (0: all of them)."""
+    sizes, call = [], TemporalRegulariser.__call__
+
+    def recording(self, net, images, output):
+        assert images.shape[0] == output.shape[0]
+        sizes.append(images.shape[0])
+        return call(self, net, images, output)
+
+    monkeypatch.setattr(TemporalRegulariser, "__call__", recording)
+    torch.manual_seed(0)
+    settings = FastSettings(steps=2, batch_size=3, crop_size=32, num_views=1, lambda_temporal=5.0,
+                            temporal_crops=temporal_crops)
+    _, losses = train_fast_stylenet(images(3, 32, 32), clip, target, FastStyleNet(), settings, "cpu")
+    assert sizes == [seen, seen] and losses["temporal"] > 0
+
+
+def test_negative_temporal_crops_are_refused():
+    with pytest.raises(SettingError, match="temporal_crops must be >= 0"):
+        FastSettings(temporal_crops=-1)
 
 
 def test_training_with_the_term_reduces_the_warping_error(clip, vgg, target):

@@ -110,9 +110,10 @@ def test_temporal_settings_are_optional_advanced_inputs_and_reach_the_training(m
     """Added after workflows were saved: optional, so old workflows and API prompts still run (term off)."""
     schema = N["CLIPstylerTrainFastStyleNet"].INPUT_TYPES()
     later = ["lambda_temporal", "temporal_motion", "temporal_noise"]
-    settings = [name for name in schema["optional"] if name not in ("mask", "feather")]  # those two last: mask tests
-    assert settings[-3:] == later and not set(later) & set(schema["required"])
-    assert all(schema["optional"][name][1]["advanced"] for name in later)
+    optional = list(schema["optional"])
+    assert optional[-3:] == ["mask", "feather", "temporal_crops"]  # after feather: test_mask_nodes
+    assert optional[-6:-3] == later and not set(later) & set(schema["required"])
+    assert all(schema["optional"][name][1]["advanced"] for name in [*later, "temporal_crops"])
     fast_node = importlib.import_module(f"{comfy_env.PACK_MODULE}.nodes.fast_train")
     seen, train = [], fast_node.train_fast_stylenet
 
