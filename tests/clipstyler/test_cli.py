@@ -195,8 +195,11 @@ def test_a_real_ctrl_c_while_optimising_ends_in_one_line_with_no_file(tmp_path, 
     outputs = [tmp_path / "o.png", tmp_path / "s.safetensors"]
     command = [sys.executable, "-m", "clipstyler", "stylize", str(photo), "fire", "-o", str(outputs[0]),
                "--save-stylenet", str(outputs[1]), *models, *FAST, "--steps", "100000"]
+    # A shell that starts jobs in the background (as CI may be started) makes them ignore SIGINT, and Python then
+    # installs no KeyboardInterrupt handler: give the child the terminal's default back.
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": REPO})
+                               env={**os.environ, "PYTHONPATH": REPO},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in process.stderr:  # the log says when the steps begin
         seen.append(line)
@@ -204,9 +207,13 @@ def test_a_real_ctrl_c_while_optimising_ends_in_one_line_with_no_file(tmp_path, 
             break
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
-    seen += process.stderr.read().splitlines(keepends=True)
-    assert process.wait(timeout=60) == 130, "".join(seen)
-    err = "".join(seen)
+    try:
+        rest = process.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("still running 60 s after SIGINT:\n" + "".join(seen))
+    err = "".join(seen) + rest
+    assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: files already written")
     assert not any(path.exists() for path in outputs) and not list(tmp_path.glob(".*partial"))
 
