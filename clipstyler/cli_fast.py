@@ -129,17 +129,14 @@ def training_masks(path: str, invert: bool, count: int, size: tuple[int, int]):
     """train-fast's --mask: a (1 or count, H, W) batch at the images' size (H, W) from one mask file, or a folder
     with one mask per training image (name order)."""
     import torch
-    import torch.nn.functional as F
 
-    from .mask import load_mask
+    from .mask import fit_mask, load_mask
 
     files = training_files([path])
     if os.path.isdir(path) and len(files) != count:
         raise CLIPstylerError(f"--mask {path}: {len(files)} mask(s) for {count} training image(s); give one mask per "
                               "image (in name order), or one mask file for all")
-    masks = [load_mask(file, invert) for file in files]
-    return torch.cat([F.interpolate(m[None], size=size, mode="bilinear")[0] if tuple(m.shape[-2:]) != size else m
-                      for m in masks])
+    return torch.cat([fit_mask(load_mask(file, invert), 1, *size)[:, 0] for file in files])
 
 
 def one_size_batch(images: list, files: list[str]):
