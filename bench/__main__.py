@@ -18,6 +18,7 @@ from . import (
     report,
     temporal,
     temporal_cost,
+    weight_casts,
 )
 
 BENCHMARKS = {
@@ -33,6 +34,8 @@ BENCHMARKS = {
     "temporal": (temporal, "flicker: warping error of per-frame, shared and fast stylization, without and with "
                  "the temporal term, with their losses and step times"),
     "temporal-cost": (temporal_cost, "what the temporal term's extra pass adds to a fast-mode step, timed directly"),
+    "weight-casts": (weight_casts, "what autocast's per-pass casts of the frozen CLIP and VGG weights cost a bf16 "
+                     "step (now made once per run)"),
 }
 
 

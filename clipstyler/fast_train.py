@@ -25,6 +25,7 @@ from .clip.model import StylerCLIP, global_view
 from .device import resolve_device
 from .errors import CLIPstylerError, SettingError
 from .fast_settings import FastSettings
+from .frozen_weights import frozen_weights_in
 from .image import as_image_batch, processing_size, resize
 from .inference_tensors import usable_in_autograd
 from .losses import batch_total_variation_loss, directional_loss, per_patch_directional_loss
@@ -240,21 +241,24 @@ def train_fast_stylenet(
     order = ImageOrder(len(training_images), generator)
     sizes = [tuple(image.shape[-2:]) for image in training_images]
     losses: dict[str, torch.Tensor] = {}
-    for step in range(settings.steps):
-        batch = sample_fast_batch(order, sizes, settings, generator, positions)
-        content = cut_training_crops(training_images, batch, settings.crop_size).to(device, non_blocking=True)
-        lr = learning_rate(step, settings)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with torch.no_grad(), autocast(precision, device):
-            content_features = net.encode(content).float()
-        sources = objective.sources(content)
-        optimizer.zero_grad(set_to_none=True)
-        output = net(content)
-        losses = objective.backward(net, output, content_features, sources, batch.views.to(device), scaler.scale,
-                                    None if temporal is None else temporal(net, content[:used], output[:used]))
-        scaler.step(optimizer)
-        scaler.update()
-        if callback is not None:
-            callback(StepReport(step + 1, settings.steps, 0, 1, losses, output.detach().float().clamp(0, 1), lr))
+    # CLIP's layer weights cast once for the run, not at every pass (clipstyler/frozen_weights.py). Not the
+    # encoder's: the net's own forward runs outside autocast.
+    with frozen_weights_in(precision, clip.image_tower):
+        for step in range(settings.steps):
+            batch = sample_fast_batch(order, sizes, settings, generator, positions)
+            content = cut_training_crops(training_images, batch, settings.crop_size).to(device, non_blocking=True)
+            lr = learning_rate(step, settings)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.no_grad(), autocast(precision, device):
+                content_features = net.encode(content).float()
+            sources = objective.sources(content)
+            optimizer.zero_grad(set_to_none=True)
+            output = net(content)
+            losses = objective.backward(net, output, content_features, sources, batch.views.to(device), scaler.scale,
+                                        None if temporal is None else temporal(net, content[:used], output[:used]))
+            scaler.step(optimizer)
+            scaler.update()
+            if callback is not None:
+                callback(StepReport(step + 1, settings.steps, 0, 1, losses, output.detach().float().clamp(0, 1), lr))
     return net.eval().cpu(), {name: float(value) for name, value in losses.items()}

@@ -18,8 +18,9 @@ from .augment import sample_patch_params
 from .clip.model import StylerCLIP
 from .device import resolve_device
 from .errors import SettingError
+from .frozen_weights import frozen_weights_in
 from .image import as_image_batch, check_processing_size, resize
-from .mask import masked_patch_positions
+from .mask import PatchPositions, masked_patch_positions
 from .objective import StyleObjective
 from .precision import grad_scaler, resolve_precision
 from .settings import MIN_SIDE, StyleSettings
@@ -97,12 +98,29 @@ def train_stylenet(
     precision = resolve_precision(settings.precision, device)
     content = content.to(device)
     batch = content.shape[0]
-    per_step = min(settings.images_per_step, batch)
     positions = None if mask is None else masked_patch_positions(mask, settings.crop_size)
-    objective = StyleObjective(
-        clip, vgg, target, content, settings, precision, cache_content_features=batch <= CACHE_CONTENT_FEATURES_UP_TO,
-        mask=mask,
-    )
+    # CLIP's and VGG's layer weights cast once for the run, not at every pass (clipstyler/frozen_weights.py)
+    with frozen_weights_in(precision, clip.image_tower, vgg):
+        objective = StyleObjective(
+            clip, vgg, target, content, settings, precision,
+            cache_content_features=batch <= CACHE_CONTENT_FEATURES_UP_TO, mask=mask,
+        )
+        return _optimise(objective, content, settings, precision, positions, callback, run, runs)
+
+
+def _optimise(
+    objective: StyleObjective,
+    content: torch.Tensor,
+    settings: StyleSettings,
+    precision: str,
+    positions: PatchPositions | None,
+    callback: StepCallback | None,
+    run: int,
+    runs: int,
+) -> tuple[StyleNet, dict[str, torch.Tensor]]:
+    """train_stylenet's steps: a new StyleNet trained on content against objective."""
+    device, batch = content.device, content.shape[0]
+    per_step = min(settings.images_per_step, batch)
     net = build_stylenet(settings.ngf, settings.seed).to(device).train()
     if settings.channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -131,7 +149,8 @@ def train_stylenet(
         scaler.step(optimizer)
         scaler.update()
         if callback is not None:
-            preview = output.detach() if mask is None else objective.region.composite(output.detach(), index)
+            region = objective.region
+            preview = output.detach() if region is None else region.composite(output.detach(), index)
             callback(StepReport(step + 1, settings.steps, run, runs, losses, preview, lr))
     return net, losses
 

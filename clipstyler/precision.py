@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def autocast_dtype(precision: str) -> torch.dtype:
+    """The dtype a concrete precision computes matrix products in (float32 for 'fp32')."""
+    return _DTYPES.get(precision, torch.float32)
+
+
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     """'auto' -> a concrete precision for the device; the others pass through (with a warning where slow)."""
     device = torch.device(device)
@@ -78,7 +83,7 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
     """An autocast context for a concrete precision ('fp32' gives a no-op)."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=_DTYPES[precision])
+    return torch.autocast(device_type=torch.device(device).type, dtype=autocast_dtype(precision))
 
 
 def grad_scaler(precision: str, device: torch.device | str) -> torch.amp.GradScaler:

@@ -48,6 +48,11 @@ class StylerCLIP:
         speed_up_vision_tower(self.model)
 
     @property
+    def image_tower(self) -> nn.Module:
+        """The part of model that encode_image runs (open_clip's `visual`)."""
+        return getattr(self.model, "visual", self.model)
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

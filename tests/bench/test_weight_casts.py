@@ -1,0 +1,31 @@
+"""`python -m bench weight-casts` at a small CLIP: the passes it counts and the seconds it reports."""
+
+import pytest
+
+from bench import weight_casts
+from bench.__main__ import parse_args
+
+
+@pytest.mark.parametrize("crops, crop_batch, passes", [(64, 16, 5), (64, 0, 1), (64, 64, 1), (4, 2, 3), (5, 2, 4)])
+def test_clip_passes_of_a_step_follow_the_crop_chunks(crops, crop_batch, passes):
+    """As StyleObjective.backward makes them (test_frozen_weights.py counts them in a real step at 4 crops by 2)."""
+    assert weight_casts.clip_passes_per_step(crops, crop_batch) == passes
+
+
+@pytest.mark.parametrize("views, view_batch, passes", [(16, 4, 6), (16, 0, 3), (16, 16, 3), (16, 5, 6)])
+def test_clip_passes_of_a_fast_iteration_count_content_output_and_view_chunks(views, view_batch, passes):
+    assert weight_casts.clip_passes_per_iteration(views, view_batch) == passes
+
+
+def test_it_reports_the_casts_of_a_step_and_of_an_iteration():
+    result = weight_casts.run(parse_args(["weight-casts", "--clip", "RN50", "--reps", "2", "--crops", "8",
+                                          "--crop-batch", "4", "--views", "4", "--view-batch", "2"]))
+    assert result["clip_passes_per_step"] == 3 and result["clip_passes_per_fast_iteration"] == 4
+    assert result["clip_cast_s"] > 0 and result["vgg_cast_s"] > 0 and result["vgg_weights_m"] > 10
+    assert result["cast_s_per_step"] == pytest.approx(3 * result["clip_cast_s"] + result["vgg_cast_s"], abs=2e-4)
+    assert result["cast_s_per_fast_iteration"] == pytest.approx(4 * result["clip_cast_s"], abs=2e-4)
+
+
+def test_fp32_is_refused_since_it_casts_nothing():
+    with pytest.raises(SystemExit, match="fp32 makes no casts"):
+        weight_casts.run(parse_args(["weight-casts", "--precision", "fp32", "--clip", "RN50"]))
