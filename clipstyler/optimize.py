@@ -105,20 +105,20 @@ def train_stylenet(
             clip, vgg, target, content, settings, precision,
             cache_content_features=batch <= CACHE_CONTENT_FEATURES_UP_TO, mask=mask,
         )
-        return _optimise(objective, content, settings, precision, positions, callback, run, runs)
+        return _optimise(objective, content, positions, callback, run, runs)
 
 
 def _optimise(
     objective: StyleObjective,
     content: torch.Tensor,
-    settings: StyleSettings,
-    precision: str,
     positions: PatchPositions | None,
     callback: StepCallback | None,
     run: int,
     runs: int,
 ) -> tuple[StyleNet, dict[str, torch.Tensor]]:
-    """train_stylenet's steps: a new StyleNet trained on content against objective."""
+    """train_stylenet's steps: a new StyleNet trained on content against objective, with its settings and
+    precision."""
+    settings, precision = objective.settings, objective.precision
     device, batch = content.device, content.shape[0]
     per_step = min(settings.images_per_step, batch)
     net = build_stylenet(settings.ngf, settings.seed).to(device).train()
