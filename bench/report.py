@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -35,9 +36,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the description's line breaks, and shows each option's default unless its help already names one."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "%(" not in text:  # a help written as plain text ("1-4 %"), not as a format string
-            text = text.replace("%", "%%")
+        # Escape each lone "%" of a plain-text help ("1-4 %"); keep "%(default)s" and a "%%" already escaped (the
+        # settings' flags come from clipstyler.cli, which escapes them for argparse).
+        text = re.sub(r"%[%(]?", lambda m: m.group() if len(m.group()) == 2 else "%%", action.help or "")
         if "default" in text or action.required or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
             return text
         return text + " (default %(default)s)"

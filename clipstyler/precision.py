@@ -3,8 +3,8 @@
 "fp32" is the exact reference computation. "auto" picks, on CUDA, bf16 where supported, else fp16 (the reference
 runs CLIP in fp16 on CUDA); on a CPU, bf16 where the CPU computes it natively (AMX or AVX512-BF16: a step measured
 1.6x faster than fp32 at 512 px, bench/RESULTS.md) and fp32 elsewhere (an AVX2 CPU emulates bf16, about 40x
-slower); fp32 on other devices. The choice is logged once per device. Parameters, the optimiser and the loss
-reductions stay fp32 in every mode.
+slower); fp32 on other devices. The CPU is asked through torch where it can say, else through /proc/cpuinfo. The
+choice is logged once per device. Parameters, the optimiser and the loss reductions stay fp32 in every mode.
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
         raise CLIPstylerError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         if device.type == "cpu" and precision != "fp32" and not _cpu_has_native_bf16():
-            log.warning("precision %s on a CPU without native bf16 falls back to slow kernels (measured about 40x "
-                        "slower than fp32 on an AVX2 CPU); fp32 or auto is faster here", precision)
+            _warn_slow_half_precision(precision)
         return precision
     if device.type == "cuda":
         chosen = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -49,15 +48,22 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
 
 
 @functools.cache
+def _warn_slow_half_precision(precision: str) -> None:
+    """Once per precision and process: a batch of images calls resolve_precision for each of them."""
+    log.warning("precision %s on a CPU without native bf16 falls back to slow kernels (measured about 40x slower "
+                "than fp32 on an AVX2 CPU); fp32 or auto is faster here", precision)
+
+
+@functools.cache
 def _log_auto_choice(device_type: str, chosen: str) -> None:
     reason = {"cpu": "native bf16 (AMX or AVX512-BF16)" if chosen == "bf16" else "no native bf16 on this CPU",
               "cuda": "bf16 supported" if chosen == "bf16" else "no bf16 on this GPU"}.get(device_type, "")
     log.info("precision auto on %s: %s%s", device_type, chosen, f" ({reason})" if reason else "")
 
 
-# /proc/cpuinfo flags of CPUs that compute bf16 matrix products in hardware (Sapphire Rapids' AMX, Cooper Lake's and
-# Zen 4's AVX512-BF16). oneDNN's own check (torch.ops.mkldnn._is_mkldnn_bf16_supported) also accepts plain AVX512,
-# which only emulates bf16.
+# CPU features that compute bf16 matrix products in hardware (Sapphire Rapids' AMX, Cooper Lake's and Zen 4's
+# AVX512-BF16), named alike by /proc/cpuinfo and torch.cpu.get_capabilities. oneDNN's own check
+# (torch.ops.mkldnn._is_mkldnn_bf16_supported) also accepts plain AVX512, which only emulates bf16.
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
@@ -73,9 +79,26 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
+def torch_cpu_capabilities() -> dict | None:
+    """The CPU's features as torch's cpuinfo library sees them, on every OS; None where this torch cannot say
+    (torch.cpu.get_capabilities is recent: older torch falls back to /proc/cpuinfo, so to fp32 off Linux)."""
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if get_capabilities is None:
+        return None
+    try:
+        return dict(get_capabilities())
+    except Exception as error:  # noqa: BLE001 - a failed probe must only cost the bf16 choice, never the run
+        log.debug("torch.cpu.get_capabilities failed (%s); reading /proc/cpuinfo instead", error)
+        return None
+
+
 @functools.cache
 def _cpu_has_native_bf16() -> bool:
-    """True where this CPU has AMX-BF16 or AVX512-BF16 (Linux: /proc/cpuinfo; elsewhere False, fp32 stays)."""
+    """True where this CPU has AMX-BF16 or AVX512-BF16: asked of torch (Linux, Windows, macOS) where it can say,
+    else read from /proc/cpuinfo (Linux; elsewhere False, and fp32 stays)."""
+    capabilities = torch_cpu_capabilities()
+    if capabilities is not None:
+        return any(bool(capabilities.get(flag)) for flag in NATIVE_BF16_FLAGS)
     return any(flag in cpu_flags() for flag in NATIVE_BF16_FLAGS)
 
 

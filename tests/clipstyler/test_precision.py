@@ -34,6 +34,7 @@ def test_auto_logs_its_choice_once(monkeypatch, caplog):
     ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8", True),  # Sapphire Rapids
 ])
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags, native):
+    monkeypatch.setattr(precision, "torch_cpu_capabilities", lambda: None)  # a torch that cannot say
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
     assert precision.cpu_flags(str(cpuinfo)) == set(flags.split())
@@ -44,6 +45,47 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags, na
         assert precision._cpu_has_native_bf16() is native
     finally:
         precision._cpu_has_native_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("capabilities, native", [
+    ({"architecture": "x86_64", "avx2": True, "avx512_f": True, "avx512_bf16": False, "amx_bf16": False}, False),
+    ({"architecture": "x86_64", "avx2": True, "avx512_f": True, "avx512_bf16": True, "amx_bf16": False}, True),
+    ({"architecture": "x86_64", "avx512_bf16": True, "amx_bf16": True, "amx_tile": True}, True),
+    ({"architecture": "arm64", "neon": True, "bf16": True}, False),  # not measured on ARM: fp32 stays
+])
+def test_native_bf16_is_asked_of_torch_where_it_can_say(monkeypatch, capabilities, native):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities, raising=False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: pytest.fail("read /proc/cpuinfo although torch could say"))
+    precision._cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision.torch_cpu_capabilities() == capabilities
+        assert precision._cpu_has_native_bf16() is native
+    finally:
+        precision._cpu_has_native_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("get_capabilities", ["missing", "failing"])
+def test_a_torch_that_cannot_say_falls_back_to_proc_cpuinfo(monkeypatch, get_capabilities):
+    if get_capabilities == "missing":
+        monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)
+    else:
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: (_ for _ in ()).throw(RuntimeError("no cpuinfo")),
+                            raising=False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"fpu", "avx2", "avx512_bf16"})
+    precision._cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision.torch_cpu_capabilities() is None
+        assert precision._cpu_has_native_bf16() is True
+    finally:
+        precision._cpu_has_native_bf16.cache_clear()
+
+
+@pytest.mark.skipif(not hasattr(torch.cpu, "get_capabilities") or not precision.cpu_flags(),
+                    reason="needs both torch.cpu.get_capabilities and /proc/cpuinfo")
+def test_torch_and_proc_cpuinfo_agree_on_this_cpu():
+    flags, capabilities = precision.cpu_flags(), precision.torch_cpu_capabilities()
+    for flag in precision.NATIVE_BF16_FLAGS:
+        assert bool(capabilities.get(flag)) == (flag in flags), flag
 
 
 def test_no_cpuinfo_means_no_flags(tmp_path):
@@ -72,11 +114,13 @@ def test_an_unknown_precision_is_refused(unknown):
 
 
 @pytest.mark.parametrize("chosen", ["bf16", "fp16"])
-def test_half_precision_on_a_cpu_without_native_bf16_is_warned_about(monkeypatch, caplog, chosen):
+def test_half_precision_on_a_cpu_without_native_bf16_is_warned_about_once(monkeypatch, caplog, chosen):
     monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: False)
+    precision._warn_slow_half_precision.cache_clear()
     with caplog.at_level(logging.WARNING, logger="clipstyler"):
-        assert resolve_precision(chosen, "cpu") == chosen
-    assert f"precision {chosen} on a CPU without native bf16" in caplog.text
+        for _ in range(3):  # e.g. per image of a batch
+            assert resolve_precision(chosen, "cpu") == chosen
+    assert caplog.text.count(f"precision {chosen} on a CPU without native bf16") == 1
 
 
 @pytest.mark.parametrize("chosen, device, native",

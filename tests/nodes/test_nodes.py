@@ -3,11 +3,14 @@ cancel, files and bad inputs. tests/test_comfyui_live.py runs them through a Com
 
 import importlib
 import os
+import pathlib
+import re
 import shutil
 
 import comfy_env
 import pytest
 import torch
+from tests_support import REPO
 
 comfy_env.require_comfyui()
 pack = comfy_env.load_pack()
@@ -100,6 +103,20 @@ def test_schemas_prefixed_categorised_and_every_input_has_a_tooltip(models_dir):
         for item in [*schema.inputs, *schema.outputs]:
             assert item.tooltip, f"{node_id}.{item.id or item.display_name} has no tooltip"
     assert nodes.NODE_DISPLAY_NAME_MAPPINGS["CLIPstylerLoadCLIP"] == "Load CLIP (CLIPstyler)"
+
+
+def test_each_nodes_help_page_names_every_input_and_its_combo_defaults(models_dir):
+    """web/docs/<node>.md is the node's help in the front end: it must not drift from the schema (a page once said
+    fp32 was the default after the nodes had moved to auto)."""
+    docs = pathlib.Path(REPO) / "web" / "docs"
+    for node_id, node in N.items():
+        page = (docs / f"{node_id}.md").read_text(encoding="utf-8")
+        for item in node.define_schema().inputs:
+            rows = [line for line in page.splitlines() if line.startswith("|") and f"`{item.id}`" in line]
+            assert rows, f"web/docs/{node_id}.md has no row for the input {item.id}"
+            stated = re.findall(r"`([^`]+)` \(default", " ".join(rows))
+            if isinstance(item, io.Combo.Input) and stated:
+                assert stated == [item.default], f"web/docs/{node_id}.md: {item.id} default {stated} != {item.default}"
 
 
 def test_everyday_widgets_in_view_and_the_papers_knobs_behind_show_advanced():
