@@ -4,7 +4,8 @@ Each figure runs in a fresh process (its own peak memory), with random weights o
 - the paper's mode end to end: 200 steps at 512 px with 64 crops, precision auto and fp32 (setup included);
 - fast apply frames/s at 512 px and 2048 px, for the per-image U-Net and the fast mode's AdaIN net;
 - the fast mode's training, seconds per iteration;
-- what bf16 does to the result: 50 steps in fp32 and in bf16 from the same seed, losses and image difference;
+- what bf16 does to the result: 50 steps in fp32 and in bf16 from the same seed, losses and image difference,
+  beside fp32 with other float rounding (the drift rounding alone gives);
 - the test suite on that machine (tests/test_cuda.py runs only where CUDA is; the rest as on a CPU).
 It prints a Markdown table ready for bench/RESULTS.md and writes every run's JSON to --out.
 """
@@ -74,7 +75,10 @@ def markdown(rows: list[tuple[str, dict, str]], device_name: str) -> str:
             continue
         unit = {"total_s": "s", "frames_per_s": "frames/s", "s_per_step": "s/iteration", "psnr_db": "dB"}[key]
         peak = f"{result['peak_mem_mb'] / 1024:.2f} GB" if "peak_mem_mb" in result else "-"
-        lines.append(f"| {label} | {result[key]} {unit} | {peak} |")
+        value = f"{result[key]} {unit}"
+        if key == "psnr_db" and "rounding_psnr_db" in result:  # the yardstick: how far float rounding alone drifts
+            value += f" (fp32 with other rounding: {result['rounding_psnr_db']} dB)"
+        lines.append(f"| {label} | {value} | {peak} |")
     return "\n".join(lines)
 
 

@@ -5,6 +5,10 @@ Reports each loss term after the last step in both precisions, and how far the s
 and mean absolute difference of the [0, 1] pixels, PSNR of the half-precision image against the fp32 one). Random
 weights of the real architectures, as every benchmark here: the figures show numerical drift, not a change of
 style a viewer would judge; on a CPU without native bf16 the bf16 run is very slow (use a small --size).
+
+The yardstick is a third run, in fp32 again, with the crops sent through CLIP in other chunks (`crop_batch`): the
+same computation up to float rounding. Adam's steps grow any rounding difference, so that run drifts from the first
+one too (the `rounding_` fields); bf16 matters where it drifts further than that.
 """
 
 from __future__ import annotations
@@ -34,6 +38,25 @@ def psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
+def other_chunking(settings) -> int:
+    """A crop_batch that splits the crops into other CLIP passes than settings.crop_batch does (the same loss up to
+    float rounding): one crop per pass, or two where the setting already is one."""
+    return 2 if settings.crop_batch == 1 else 1
+
+
+def drift(run: dict, reference: dict) -> dict[str, float]:
+    """How far a run ended from the reference run: each loss term's relative difference, and the images' largest and
+    mean absolute difference and PSNR."""
+    difference = (run["image"] - reference["image"]).abs()
+    return {
+        **{f"relative_difference_{name}": round(abs(run["losses"][name] - value) / max(abs(value), 1e-12), 5)
+           for name, value in reference["losses"].items()},
+        "image_max_abs_difference": round(float(difference.max()), 5),
+        "image_mean_abs_difference": round(float(difference.mean()), 6),
+        "psnr_db": round(psnr(run["image"], reference["image"]), 2),
+    }
+
+
 def stylized(content, clip, vgg, target, settings, device) -> tuple[torch.Tensor, dict[str, float]]:
     net, losses = train_stylenet(content, clip, vgg, target, settings, device)
     with torch.no_grad():
@@ -44,17 +67,22 @@ def stylized(content, clip, vgg, target, settings, device) -> tuple[torch.Tensor
 def run(args: argparse.Namespace) -> dict:
     report.set_threads(args.threads)
     device = torch.device(args.device)
+    half = resolve_precision(args.precision, device)
+    if half == "fp32":
+        raise SystemExit(f"precision: --precision {args.precision} is fp32 on {device}, nothing to compare; use "
+                         "--precision bf16 or fp16")
     content = load_content(args.image, args.size)
     clip, vgg, target = build_models(args.clip, device)
-    half = resolve_precision(args.precision, device)
     runs = {}
-    for precision in ("fp32", half):
+    base = settings_from(args)
+    variants = {"fp32": dataclasses.replace(base, precision="fp32"),
+                half: dataclasses.replace(base, precision=half),
+                "rounding": dataclasses.replace(base, precision="fp32", crop_batch=other_chunking(base))}
+    for name, settings in variants.items():
         start = report.now(device)
-        settings = dataclasses.replace(settings_from(args), precision=precision)
         image, losses = stylized(content, clip, vgg, target, settings, device)
-        runs[precision] = {"image": image, "losses": losses, "seconds": report.now(device) - start}
+        runs[name] = {"image": image, "losses": losses, "seconds": report.now(device) - start}
     exact, other = runs["fp32"], runs[half]
-    difference = (other["image"] - exact["image"]).abs()
     result = {
         "benchmark": "precision",
         "precision": half,
@@ -63,11 +91,9 @@ def run(args: argparse.Namespace) -> dict:
         "crops": args.num_crops,
         **{f"fp32_{name}": float(f"{value:.6g}") for name, value in exact["losses"].items()},
         **{f"{half}_{name}": float(f"{value:.6g}") for name, value in other["losses"].items()},
-        **{f"relative_difference_{name}": round(abs(other["losses"][name] - value) / max(abs(value), 1e-12), 5)
-           for name, value in exact["losses"].items()},
-        "image_max_abs_difference": round(float(difference.max()), 5),
-        "image_mean_abs_difference": round(float(difference.mean()), 6),
-        "psnr_db": round(psnr(other["image"], exact["image"]), 2),
+        **drift(other, exact),
+        "rounding_crop_batch": variants["rounding"].crop_batch,
+        **{f"rounding_{name}": value for name, value in drift(runs["rounding"], exact).items()},
         "fp32_s": round(exact["seconds"], 2),
         f"{half}_s": round(other["seconds"], 2),
         **report.environment(device),

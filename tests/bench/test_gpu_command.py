@@ -35,11 +35,14 @@ def test_markdown_table_has_a_row_per_figure_with_units_and_memory():
     rows = [("512², auto", {"total_s": 4.2, "peak_mem_mb": 2048.0}, "total_s"),
             ("apply 512²", {"frames_per_s": 310.5, "peak_mem_mb": 512.0}, "frames_per_s"),
             ("bf16 PSNR", {"psnr_db": 41.3}, "psnr_db"),
+            ("bf16 PSNR, yardstick", {"psnr_db": 19.8, "rounding_psnr_db": 22.9}, "psnr_db"),
             ("apply 2048²", {"failed": "apply ... failed (exit 1)"}, "frames_per_s")]
     table = gpu.markdown(rows, "Test GPU").splitlines()
     assert table[0].startswith("GPU: Test GPU, torch ")
-    assert table[-4:] == ["| 512², auto | 4.2 s | 2.00 GB |", "| apply 512² | 310.5 frames/s | 0.50 GB |",
-                          "| bf16 PSNR | 41.3 dB | - |", "| apply 2048² | failed: apply ... failed (exit 1) | - |"]
+    assert table[-5:] == ["| 512², auto | 4.2 s | 2.00 GB |", "| apply 512² | 310.5 frames/s | 0.50 GB |",
+                          "| bf16 PSNR | 41.3 dB | - |",
+                          "| bf16 PSNR, yardstick | 19.8 dB (fp32 with other rounding: 22.9 dB) | - |",
+                          "| apply 2048² | failed: apply ... failed (exit 1) | - |"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
