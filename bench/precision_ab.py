@@ -21,6 +21,7 @@ import torch
 
 from clipstyler.optimize import train_stylenet
 from clipstyler.precision import resolve_precision
+from clipstyler.settings import StyleSettings
 
 from . import report
 from .optimize import add_arguments as add_optimize_arguments
@@ -38,7 +39,7 @@ def psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def other_chunking(settings) -> int:
+def other_chunking(settings: StyleSettings) -> int:
     """A crop_batch that splits the crops into other CLIP passes than settings.crop_batch does (the same loss up to
     float rounding): one crop per pass, or two where the setting already is one."""
     return 2 if settings.crop_batch == 1 else 1
