@@ -11,6 +11,14 @@ from clipstyler.settings import StyleSettings
 from clipstyler.stylenet import build_stylenet
 
 
+@pytest.fixture
+def fresh_bf16_probe():
+    """_cpu_has_native_bf16 asks the CPU again in the test, and again after it (it is cached per process)."""
+    precision._cpu_has_native_bf16.cache_clear()
+    yield
+    precision._cpu_has_native_bf16.cache_clear()
+
+
 @pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
 def test_auto_on_the_cpu_is_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, native, expected):
     monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: native)
@@ -33,18 +41,14 @@ def test_auto_logs_its_choice_once(monkeypatch, caplog):
     ("fpu avx2 avx512f avx512_bf16", True),  # Cooper Lake, Zen 4
     ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8", True),  # Sapphire Rapids
 ])
-def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags, native):
+def test_native_bf16_is_read_from_the_cpu_flags(fresh_bf16_probe, tmp_path, monkeypatch, flags, native):
     monkeypatch.setattr(precision, "torch_cpu_capabilities", lambda: None)  # a torch that cannot say
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
     assert precision.cpu_flags(str(cpuinfo)) == set(flags.split())
     read_flags = precision.cpu_flags
     monkeypatch.setattr(precision, "cpu_flags", lambda: read_flags(str(cpuinfo)))
-    precision._cpu_has_native_bf16.cache_clear()
-    try:
-        assert precision._cpu_has_native_bf16() is native
-    finally:
-        precision._cpu_has_native_bf16.cache_clear()
+    assert precision._cpu_has_native_bf16() is native
 
 
 @pytest.mark.parametrize("capabilities, native", [
@@ -53,31 +57,23 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags, na
     ({"architecture": "x86_64", "avx512_bf16": True, "amx_bf16": True, "amx_tile": True}, True),
     ({"architecture": "arm64", "neon": True, "bf16": True}, False),  # not measured on ARM: fp32 stays
 ])
-def test_native_bf16_is_asked_of_torch_where_it_can_say(monkeypatch, capabilities, native):
+def test_native_bf16_is_asked_of_torch_where_it_can_say(fresh_bf16_probe, monkeypatch, capabilities, native):
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities, raising=False)
     monkeypatch.setattr(precision, "cpu_flags", lambda: pytest.fail("read /proc/cpuinfo although torch could say"))
-    precision._cpu_has_native_bf16.cache_clear()
-    try:
-        assert precision.torch_cpu_capabilities() == capabilities
-        assert precision._cpu_has_native_bf16() is native
-    finally:
-        precision._cpu_has_native_bf16.cache_clear()
+    assert precision.torch_cpu_capabilities() == capabilities
+    assert precision._cpu_has_native_bf16() is native
 
 
 @pytest.mark.parametrize("get_capabilities", ["missing", "failing"])
-def test_a_torch_that_cannot_say_falls_back_to_proc_cpuinfo(monkeypatch, get_capabilities):
+def test_a_torch_that_cannot_say_falls_back_to_proc_cpuinfo(fresh_bf16_probe, monkeypatch, get_capabilities):
     if get_capabilities == "missing":
         monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)
     else:
         monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: (_ for _ in ()).throw(RuntimeError("no cpuinfo")),
                             raising=False)
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"fpu", "avx2", "avx512_bf16"})
-    precision._cpu_has_native_bf16.cache_clear()
-    try:
-        assert precision.torch_cpu_capabilities() is None
-        assert precision._cpu_has_native_bf16() is True
-    finally:
-        precision._cpu_has_native_bf16.cache_clear()
+    assert precision.torch_cpu_capabilities() is None
+    assert precision._cpu_has_native_bf16() is True
 
 
 @pytest.mark.skipif(not hasattr(torch.cpu, "get_capabilities") or not precision.cpu_flags(),
