@@ -15,7 +15,9 @@ import statistics
 import torch
 
 from clipstyler.augment import sample_patch_params
+from clipstyler.frozen_weights import frozen_weights_in
 from clipstyler.objective import StyleObjective
+from clipstyler.precision import resolve_precision, stylenet_autocast
 from clipstyler.settings import StyleSettings
 from clipstyler.stylenet import build_stylenet
 
@@ -28,19 +30,22 @@ OPTIONS = ("torch_compile", "channels_last")
 class Variant:
     """One side of the A/B: an objective and a StyleNet built with the option on or off."""
 
-    def __init__(self, settings: StyleSettings, clip, vgg, target, content: torch.Tensor) -> None:
+    def __init__(self, settings: StyleSettings, clip, vgg, target, content: torch.Tensor, precision: str) -> None:
         self.settings = settings
         self.device = content.device
         memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
         self.content = content.contiguous(memory_format=memory_format)
         self.net = build_stylenet(seed=0).to(self.device, memory_format=memory_format).train()
-        self.objective = StyleObjective(clip, vgg, target, content, settings)
+        self.objective = StyleObjective(clip, vgg, target, content, settings, precision=precision)
+        self.precision = precision
 
     def step(self, params) -> float:
         """Seconds for one step's forward and backward (after the device has finished it)."""
         start = report.now(self.device)
         self.net.zero_grad(set_to_none=True)
-        self.objective.backward(self.net(self.content), params)
+        with stylenet_autocast(self.precision, self.device):  # as train_stylenet runs StyleNet
+            output = self.net(self.content)
+        self.objective.backward(output.float(), params)
         return report.now(self.device) - start
 
 
@@ -50,16 +55,19 @@ def run(args: argparse.Namespace) -> dict:
     content = load_content(args.image, args.size).to(device)
     clip, vgg, target = build_models(args.clip, device)
     sides = {value: report.settings_from(args, steps=DEFAULTS.steps, **{args.option: value}) for value in (False, True)}
-    variants = {value: Variant(settings, clip, vgg, target, content) for value, settings in sides.items()}
-    settings = variants[False].settings
-    params = sample_patch_params(settings.num_crops, content.shape[-2:], settings.crop_size, settings.distortion, 1,
-                                 torch.Generator().manual_seed(0)).to(device)
-    warm_up = {value: round(variant.step(params), 2) for value, variant in variants.items()}
-    other_load = report.OtherLoad()
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(args.rounds):
-        for value, variant in variants.items():
-            times[value].append(round(variant.step(params), 3))
+    precision = resolve_precision(sides[False].precision, device)
+    with frozen_weights_in(precision, clip.image_tower, vgg):  # as train_stylenet runs its steps
+        variants = {value: Variant(settings, clip, vgg, target, content, precision)
+                    for value, settings in sides.items()}
+        settings = variants[False].settings
+        params = sample_patch_params(settings.num_crops, content.shape[-2:], settings.crop_size, settings.distortion,
+                                     1, torch.Generator().manual_seed(0)).to(device)
+        warm_up = {value: round(variant.step(params), 2) for value, variant in variants.items()}
+        other_load = report.OtherLoad()
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.rounds):
+            for value, variant in variants.items():
+                times[value].append(round(variant.step(params), 3))
     off, on = min(times[False]), min(times[True])
     result = {
         "benchmark": "step_ab",
@@ -75,10 +83,11 @@ def run(args: argparse.Namespace) -> dict:
         "size": args.size,
         "crops": settings.num_crops,
         "crop_batch": settings.crop_batch,
+        "precision": precision,
         "clip": args.clip,
         **report.environment(device, other_load),
     }
-    report.emit(f"A/B of {args.option} on whole steps (fp32)", result)
+    report.emit(f"A/B of {args.option} on whole steps ({precision})", result)
     return result
 
 

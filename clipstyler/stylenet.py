@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .instance_norm import InstanceNorm2d
+
 
 class ResidualPair(nn.Module):
     """[conv3x3 -> IN -> ReLU -> conv3x3 -> IN -> ReLU] + conv1x1 skip (the reference's EncodingBlock)."""
@@ -17,10 +19,10 @@ class ResidualPair(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, padding=1),
-            nn.InstanceNorm2d(out_channels),
+            InstanceNorm2d(out_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1),
-            nn.InstanceNorm2d(out_channels),
+            InstanceNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
         self.skip = nn.Conv2d(in_channels, out_channels, 1)

@@ -1,6 +1,6 @@
 """Exact speed-ups for a frozen ViT CLIP whose input needs gradients (measured in bench/PROFILE.md).
 
-All three keep every output and input gradient the same up to float summation order:
+All four keep every output and input gradient the same up to float summation order:
 - Attention on batch-first tensors. open_clip's nn.MultiheadAttention(batch_first=True) transposes its input to a
   strided (L, N, E) view; with an input that requires grad, F.linear then runs the in-projection as a bmm over an
   expanded weight, and the heads are split and merged through copies. The same projections on the contiguous
@@ -10,6 +10,9 @@ All three keep every output and input gradient the same up to float summation or
 - The last transformer block computes the class token alone. A ViT pooled on its class token ("tok") reads nothing
   else from that block, whose other 49 tokens' attention output and MLP are otherwise computed, and differentiated,
   for nothing: about 7 % of the tower's work.
+- Attention in bf16 on a CPU as two matmuls, with the scores and their softmax in float32. For CLIP's 50 tokens
+  torch's fused CPU kernel, above all its backward, took 3.3x as long in bf16 (17 images, forward and backward, on
+  a 2-core AVX512-BF16 CPU), at about the same error against float64 (tests/clipstyler/clip/test_speedups.py).
 """
 
 from __future__ import annotations
@@ -55,9 +58,22 @@ def _batch_first_attention(
         b_q, b_kv = self.in_proj_bias.split([width, 2 * width])
         (q,) = split_heads(F.linear(query, w_q, b_q), 1)
         k, v = split_heads(F.linear(key, w_kv, b_kv), 2)
-    out = F.scaled_dot_product_attention(q, k, v)
+    out = dot_product_attention(q, k, v)
     out = out.transpose(1, 2).reshape(n, length, width)
     return F.linear(out, self.out_proj.weight, self.out_proj.bias), None
+
+
+def dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """F.scaled_dot_product_attention(q, k, v), unmasked: (N, H, L, E) -> (N, H, L, E).
+
+    bf16 on a CPU takes two matmuls instead of the fused kernel: the scores and their softmax in float32 (as the fused
+    kernel keeps them), the weighted sum of the values in bf16. Every other dtype and device keeps the fused kernel.
+    """
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16:
+        return F.scaled_dot_product_attention(q, k, v)
+    with torch.autocast("cpu", enabled=False):  # autocast would run the float32 score matmul in bf16
+        scores = torch.matmul(q.float() * q.shape[-1] ** -0.5, k.float().transpose(-2, -1))
+        return torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)
 
 
 def packed_attention(transformer: nn.Module) -> int:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from clipstyler.errors import CLIPstylerError
-from clipstyler.optimize import learning_rate, stylize, train_stylenet
+from clipstyler.optimize import learning_rate, stylize, train_stylenet, uses_channels_last
 from clipstyler.settings import StyleSettings
 
 
@@ -151,3 +151,38 @@ def test_models_loaded_under_inference_mode_train_and_are_left_as_they_were(tiny
     after = [*clip.model.parameters(), *vgg.parameters()]
     assert len(after) == len(before) and all(w is a for (w, _), a in zip(before, after))  # the same tensors
     assert all(torch.equal(w, copy) for w, copy in before)
+
+
+@pytest.mark.parametrize("precision, conv_dtype, nhwc",
+                         [("fp32", torch.float32, False), ("bf16", torch.bfloat16, True)])
+def test_stylenet_trains_in_bf16_with_float32_weights_and_images(clip, vgg, target, monkeypatch, precision,
+                                                                 conv_dtype, nhwc):
+    """bf16 runs StyleNet's convolutions in bf16 too (clipstyler/precision.py, stylenet_autocast), in NHWC on a CPU;
+    its weights, its gradients and every image the losses and the preview see stay float32."""
+    import clipstyler.optimize as optimize
+
+    seen, build = [], optimize.build_stylenet
+
+    def recording_stylenet(*args, **kwargs):
+        net = build(*args, **kwargs)
+        net.conv_fin.register_forward_hook(lambda module, inputs, output: seen.append(
+            (output.dtype, output.is_contiguous(memory_format=torch.channels_last) and not output.is_contiguous())))
+        return net
+
+    monkeypatch.setattr(optimize, "build_stylenet", recording_stylenet)
+    previews = []
+    settings = StyleSettings(steps=2, size=32, crop_size=24, num_crops=2, precision=precision)
+    net, losses = train_stylenet(content(32, 32), clip, vgg, target, settings, "cpu",
+                                 callback=lambda report: previews.append(report.image.dtype))
+    assert seen == [(conv_dtype, nhwc)] * 2 and previews == [torch.float32, torch.float32]
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in net.parameters())
+    assert all(torch.isfinite(value) for value in losses.values())
+
+
+@pytest.mark.parametrize("setting, precision, device, expected", [
+    (False, "fp32", "cpu", False), (True, "fp32", "cpu", True), (False, "bf16", "cpu", True),
+    (False, "bf16", "cuda", False), (False, "fp16", "cuda", False), (True, "bf16", "cuda", True),
+])
+def test_nhwc_where_asked_and_for_bf16_on_a_cpu(setting, precision, device, expected):
+    settings = StyleSettings(channels_last=setting)
+    assert uses_channels_last(settings, precision, torch.device(device)) is expected

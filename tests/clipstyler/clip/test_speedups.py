@@ -1,15 +1,18 @@
+import contextlib
 import copy
 from types import SimpleNamespace
 
 import open_clip
 import pytest
 import torch
+import torch.nn.functional as F
 from open_clip.transformer import VisionTransformer
 from tests_support import state_dict_of
 
 from clipstyler.clip.model import freeze
 from clipstyler.clip.speedups import (
     class_token_last_block,
+    dot_product_attention,
     matmul_patch_embedding,
     packed_attention,
     speed_up_vision_tower,
@@ -145,3 +148,38 @@ def test_class_token_last_block_refuses_an_attention_without_key_and_value():
     last.attention = lambda q_x, attn_mask=None: last.attn(q_x, q_x, q_x, need_weights=False)[0]
     assert not class_token_last_block(vit)
     assert "forward" not in vars(last)
+
+
+def attention_and_gradient(attend, q, k, v, weights, forward_context=contextlib.nullcontext):
+    """attend's output and the gradient of a weighted sum of it with respect to the packed q, k, v, as float64."""
+    packed = torch.stack([q, k, v]).detach().requires_grad_(True)
+    with forward_context():
+        out = attend(*packed.unbind(0))
+    (out.double() * weights).sum().backward()
+    return out.detach().double(), packed.grad.double()
+
+
+def relative_error(result, reference) -> float:
+    return float((result - reference).norm() / reference.norm())
+
+
+def test_bf16_cpu_attention_is_as_accurate_as_the_fused_kernel():
+    """Against float64 on the same bf16 inputs: within 1.5x the fused kernel's error, output and gradient."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(5, 4, 50, 64).mul(2).to(torch.bfloat16) for _ in range(3))  # scores of a few units
+    weights = torch.randn(5, 4, 50, 64, dtype=torch.float64)
+    exact = attention_and_gradient(F.scaled_dot_product_attention, *(t.double() for t in (q, k, v)), weights)
+    fused = attention_and_gradient(F.scaled_dot_product_attention, q, k, v, weights)
+    ours = attention_and_gradient(dot_product_attention, q, k, v, weights)
+    for mine, theirs, reference in zip(ours, fused, exact):
+        assert relative_error(mine, reference) <= 1.5 * relative_error(theirs, reference)
+    # As the objective calls it: the forward under autocast (the scores still in float32), the backward outside.
+    under_autocast = attention_and_gradient(dot_product_attention, q, k, v, weights,
+                                            lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    assert all(torch.equal(a, b) for a, b in zip(under_autocast, ours))
+
+
+def test_other_dtypes_keep_the_fused_kernel():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 7, 8) for _ in range(3))
+    assert torch.equal(dot_product_attention(q, k, v), F.scaled_dot_product_attention(q, k, v))
