@@ -65,7 +65,7 @@ def run_side(argv: list[str]) -> dict:
 
 
 RUN_FIELDS = ("s_per_step", "first_step_s", "step_s", "setup_s", "peak_mem_mb", "other_load_cores", "load_avg_1m",
-              "cpu_matmul_gflops", "threads", "date")
+              "cpu_matmul_gflops", "threads", "date", "precision")  # precision: what auto resolved to
 
 
 def print_pairs(pairs: list[dict]) -> None:
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> dict:
         "crop_size": settings.crop_size,
         "crop_batch": settings.crop_batch,
         "precision": settings.precision,
+        "ours_precision": sorted({str(pair["optimize"]["precision"]) for pair in pairs}),
         "reference_precision": "fp16 CLIP weights, fp32 VGG and StyleNet" if device.type == "cuda" else "fp32",
         "steps": args.steps,
         "clip": args.clip,
