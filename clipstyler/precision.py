@@ -1,10 +1,11 @@
 """Mixed precision for the optimisation: which dtype to autocast to, and whether to scale the loss.
 
 "fp32" is the exact reference computation. "auto" picks, on CUDA, bf16 where supported, else fp16 (the reference
-runs CLIP in fp16 on CUDA); on a CPU, bf16 where the CPU computes it natively (AMX or AVX512-BF16: a step measured
-1.6x faster than fp32 at 512 px, bench/RESULTS.md) and fp32 elsewhere (an AVX2 CPU emulates bf16, about 40x
-slower); fp32 on other devices. The CPU is asked through torch where it can say, else through /proc/cpuinfo. The
-choice is logged once per device. Parameters, the optimiser and the loss reductions stay fp32 in every mode.
+runs CLIP in fp16 on CUDA); on a CPU, bf16 where the CPU computes it natively (AMX or AVX512-BF16: a step at 512 px
+measured 2.7x faster than fp32 on a 2-core AVX512-BF16 CPU, bench/RESULTS.md) and fp32 elsewhere (an AVX2 CPU
+emulates bf16, about 40x slower); fp32 on other devices. The CPU is asked through torch where it can say, else
+through /proc/cpuinfo. The choice is logged once per device. Parameters, the optimiser and the loss reductions stay
+fp32 in every mode.
 """
 
 from __future__ import annotations

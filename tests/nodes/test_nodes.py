@@ -274,7 +274,8 @@ def test_graph_load_target_optimize_apply_save_load(models_dir, recorded_bars):
     frames = torch.rand(5, 60, 90, 3)
     (applied,) = outputs("CLIPstylerFastStyleApply", style, frames, chunk_size=2)
     assert applied.shape == (5, 60, 90, 3)
-    (applied_one,) = outputs("CLIPstylerFastStyleApply", style, image, size=64)
+    # fp32, as Optimize computes its result (auto is bf16 on a CPU with native bf16: 0.020 apart on one)
+    (applied_one,) = outputs("CLIPstylerFastStyleApply", style, image, size=64, precision="fp32")
     assert torch.allclose(applied_one, stylized, atol=2e-2)  # the net's output at the size it was trained at
 
     saved = run("CLIPstylerSaveStyleNet", style, "wool")
