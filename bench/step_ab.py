@@ -17,7 +17,8 @@ import torch
 from clipstyler.augment import sample_patch_params
 from clipstyler.frozen_weights import frozen_weights_in
 from clipstyler.objective import StyleObjective
-from clipstyler.precision import resolve_precision, stylenet_autocast
+from clipstyler.optimize import stylenet_pass
+from clipstyler.precision import resolve_precision
 from clipstyler.settings import StyleSettings
 from clipstyler.stylenet import build_stylenet
 
@@ -43,9 +44,8 @@ class Variant:
         """Seconds for one step's forward and backward (after the device has finished it)."""
         start = report.now(self.device)
         self.net.zero_grad(set_to_none=True)
-        with stylenet_autocast(self.precision, self.device):  # as train_stylenet runs StyleNet
-            output = self.net(self.content)
-        self.objective.backward(output.float(), params)
+        output, _ = stylenet_pass(self.net, self.content, self.precision)  # as train_stylenet's steps run it
+        self.objective.backward(output, params)
         return report.now(self.device) - start
 
 

@@ -25,7 +25,7 @@ from .objective import StyleObjective
 from .precision import grad_scaler, resolve_precision, stylenet_autocast
 from .settings import MIN_SIDE, StyleSettings
 from .stylenet import StyleNet, build_stylenet
-from .temporal import temporal_regulariser
+from .temporal import TemporalRegulariser, temporal_regulariser
 from .text import StyleTarget
 from .vgg import VGGContent
 
@@ -118,6 +118,24 @@ def uses_channels_last(settings: StyleSettings, precision: str, device: torch.de
     return settings.channels_last or (precision == "bf16" and device.type == "cpu")
 
 
+def stylenet_pass(
+    net: StyleNet,
+    images: torch.Tensor,
+    precision: str,
+    temporal: TemporalRegulariser | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One training pass of net on images, as each step runs it: under stylenet_autocast (bf16: StyleNet's
+    convolutions too; its weights stay fp32), with the temporal term's own pass where temporal is given.
+
+    Returns net's output as float32 (the losses, the crops and the preview see a float32 image in every precision)
+    and the unweighted temporal term, or None.
+    """
+    with stylenet_autocast(precision, images.device):
+        output = net(images)
+        temporal_term = None if temporal is None else temporal(net, images, output)
+    return output.float(), temporal_term
+
+
 def _optimise(
     objective: StyleObjective,
     content: torch.Tensor,
@@ -154,10 +172,7 @@ def _optimise(
         images = content[index.to(device, non_blocking=True)]  # no host sync: the CPU index is not reused
         if channels_last:  # StyleNet's output, and so VGG's input, follow the input's memory format
             images = images.contiguous(memory_format=torch.channels_last)
-        with stylenet_autocast(precision, device):  # bf16: StyleNet's convolutions too; its weights stay fp32
-            output = net(images)
-            temporal_term = None if temporal is None else temporal(net, images, output)
-        output = output.float()  # the losses, the crops and the preview see a float32 image in every precision
+        output, temporal_term = stylenet_pass(net, images, precision, temporal)
         losses = objective.backward(output, params, index, scale=scaler.scale, temporal=temporal_term)
         scaler.step(optimizer)
         scaler.update()

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+import clipstyler.optimize as optimize
 from clipstyler.errors import CLIPstylerError
 from clipstyler.optimize import learning_rate, stylize, train_stylenet, uses_channels_last
 from clipstyler.settings import StyleSettings
@@ -159,8 +160,6 @@ def test_stylenet_trains_in_bf16_with_float32_weights_and_images(clip, vgg, targ
                                                                  conv_dtype, nhwc):
     """bf16 runs StyleNet's convolutions in bf16 too (clipstyler/precision.py, stylenet_autocast), in NHWC on a CPU;
     its weights, its gradients and every image the losses and the preview see stay float32."""
-    import clipstyler.optimize as optimize
-
     seen, build = [], optimize.build_stylenet
 
     def recording_stylenet(*args, **kwargs):
